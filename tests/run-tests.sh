@@ -3,7 +3,7 @@
 #   1. every cmocka binary $BUILD/tests/test_*;
 #   2. every tests/sql/*.sql through the sqlite3 CLI with the extension loaded, its output
 #      (stdout and stderr, so error messages are asserted verbatim) compared with the .expected
-#      file beside it;
+#      file beside it; they run from the repo root and name fixtures by relative path;
 #   3. every tests/py/test_*.py with Debian's /usr/bin/python3 (the extension-loading one).
 # Prints one line per test file and a closing "N passed, N failed[, N skipped]".
 # UPDATE=1 rewrites the .expected files (review the diff before committing!).
@@ -30,8 +30,8 @@ for f in tests/sql/*.sql; do
   [ -f "$f" ] || continue
   exp="${f%.sql}.expected"
   out="$tmp/$(basename "$f").out"
-  (cd "$tmp" && LD_PRELOAD="${PRELOAD:-}" FNGUARD_ROOT="$OLDPWD" sqlite3 -batch \
-      -cmd ".load $OLDPWD/$BUILD/fnguard" :memory: < "$OLDPWD/$f") > "$out" 2>&1
+  # Run from the repo root, so tests name fixtures by relative paths (fixtures/...).
+  LD_PRELOAD="${PRELOAD:-}" sqlite3 -batch -cmd ".load $BUILD/fnguard" :memory: < "$f" > "$out" 2>&1
   # Paths of the checkout and of the scratch folder differ per run: print them as names.
   sed -i "s#$(pwd)#\$ROOT#g; s#$tmp#\$TMP#g" "$out"
   if [ "${UPDATE:-0}" = 1 ]; then cp "$out" "$exp"; fi
