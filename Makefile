@@ -64,7 +64,7 @@ $(BUILD)/libfgcore.a: $(CORE_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/fnguard.so: $(EXT_OBJ) $(BUILD)/libfgcore.a
-	$(CC) -shared -o $@ $(EXT_OBJ) $(BUILD)/libfgcore.a $(LDFLAGS_ALL) $(LIBS)
+	$(CC) -shared -Wl,-z,defs -o $@ $(EXT_OBJ) $(BUILD)/libfgcore.a $(LDFLAGS_ALL) $(LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libfgcore.a $(HDRS)
 	@mkdir -p $(dir $@)
