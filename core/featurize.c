@@ -436,6 +436,17 @@ void fz_batch_free(fz_batch *b) {
   memset(b, 0, sizeof *b);
 }
 
+void fz_batch_shrink(fz_batch *b, int B) {
+  if (B >= b->B || B < 1) return;
+  /* Stride B < old stride: moving step by step from t = 0 never overwrites unread data. */
+  for (int t = 0; t < b->T; t++) {
+    memmove(b->cat + (size_t)t * B * b->C, b->cat + (size_t)t * b->B * b->C, (size_t)B * b->C * sizeof *b->cat);
+    memmove(b->num + (size_t)t * B * b->N, b->num + (size_t)t * b->B * b->N, (size_t)B * b->N * sizeof *b->num);
+    memmove(b->ok + (size_t)t * B * b->N, b->ok + (size_t)t * b->B * b->N, (size_t)B * b->N);
+  }
+  b->B = B;
+}
+
 void fz_batch_begin(fz_batch *b, int B) { b->B = B < 1 ? 1 : B > b->cap ? b->cap : B; }
 
 /* Batch arrays are [T][B][.]: window j's step t lives at (t*B + j). */

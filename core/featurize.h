@@ -96,6 +96,9 @@ int fz_batch_alloc(fz_batch *b, int T, int C, int N, int cap);
 void fz_batch_free(fz_batch *b);
 /* Starts a batch of B windows (clamped to 1..cap). */
 void fz_batch_begin(fz_batch *b, int B);
+/* Keeps only the first B windows of the current batch, re-laid out for stride B (for a batch
+** begun at full size before the number of windows was known). */
+void fz_batch_shrink(fz_batch *b, int B);
 /* Puts training window idx of d into position j of the batch (steps beyond its length padded). */
 void fz_batch_set_data(const fz *z, fz_batch *b, int j, const fz_data *d, size_t idx);
 /* Puts a parsed window into position j, featurized with z (unknown values → slot 0). The window

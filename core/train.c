@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dbscan.h"
 #include "rng.h"
 
 void fg_train_opts_default(fg_train_opts *o) {
@@ -143,8 +144,10 @@ static int loop_alloc(loop *L, const fg_model *m, size_t n, int B, fg_err *err) 
   return 0;
 }
 
-/* Mean loss over idx[0..n) (forward only), or NaN when n == 0. */
-static double eval_loss(const fg_model *m, const fz_data *d, loop *L, const int32_t *idx, size_t n) {
+/* Mean loss over idx[0..n) (forward only), or NaN when n == 0; errs (optional, [n]) receives
+** each window's error. */
+static double eval_loss(const fg_model *m, const fz_data *d, loop *L, const int32_t *idx, size_t n,
+                        float *errs) {
   if (n == 0) return NAN;
   double sum = 0;
   for (size_t i = 0; i < n; i += (size_t)L->fb.cap) {
@@ -152,9 +155,34 @@ static double eval_loss(const fg_model *m, const fz_data *d, loop *L, const int3
     fz_batch_begin(&L->fb, B);
     for (int j = 0; j < B; j++) fz_batch_set_data(&m->z, &L->fb, j, d, (size_t)idx[i + (size_t)j]);
     ae_batch b = fz_batch_view(&L->fb);
-    sum += (double)ae_forward(&m->s, m->params, &b, L->w, NULL) * B;
+    sum += (double)ae_forward(&m->s, m->params, &b, L->w, errs ? errs + i : NULL) * B;
   }
   return sum / (double)n;
+}
+
+/* The threshold a model carries: DBSCAN (core/dbscan.h) over the reconstruction errors of the
+** validation windows, which training never learned from. Fewer than FG_MIN_THRESHOLD_WINDOWS of
+** them say too little about the spread of normal errors: then no threshold (NaN). */
+#define FG_MIN_THRESHOLD_WINDOWS 20
+static int set_threshold(fg_model *m, const fz_data *d, loop *L, const int32_t *val, size_t n_val, fg_err *err) {
+  m->threshold = NAN;
+  if (n_val < FG_MIN_THRESHOLD_WINDOWS) return 0;
+  float *e = malloc(n_val * sizeof *e);
+  double *x = malloc(n_val * sizeof *x);
+  if (!e || !x) {
+    free(e);
+    free(x);
+    return fg_errf(err, FG_ENOMEM, "out of memory");
+  }
+  eval_loss(m, d, L, val, n_val, e);
+  for (size_t i = 0; i < n_val; i++) x[i] = e[i];
+  double thr;
+  int fallback;
+  int rc = fg_dbscan_threshold(x, n_val, 0, 0, &thr, &fallback, err);
+  if (rc == 0) m->threshold = thr;
+  free(e);
+  free(x);
+  return rc;
 }
 
 /* The epochs of a training run or an update, on m's current parameters. */
@@ -199,7 +227,7 @@ static int run_epochs(fg_model *m, const fz_data *d, const fg_train_opts *o, fg_
     }
     double tl = n_train ? sum / (double)n_train : NAN;
     double el = now_s() - te;
-    double vl = eval_loss(m, d, &L, val, n_val);
+    double vl = eval_loss(m, d, &L, val, n_val, NULL);
     epochs = ep;
     if (!isfinite(tl)) {
       openblas_set_num_threads(saved_threads);
@@ -231,9 +259,10 @@ static int run_epochs(fg_model *m, const fz_data *d, const fg_train_opts *o, fg_
   if (best_epoch > 0) memcpy(m->params, L.best, m->n_params * sizeof(float));
   m->epochs_run = epochs;
   m->best_epoch = best_epoch;
+  int rc = set_threshold(m, d, &L, val, n_val, err);
   openblas_set_num_threads(saved_threads);
   loop_free(&L);
-  return 0;
+  return rc;
 }
 
 int fg_train(fz *z, const fz_data *d, const fg_train_opts *o, fg_progress_fn cb, void *ctx,

@@ -46,6 +46,9 @@ typedef struct fg_epoch_report {
 } fg_epoch_report;
 typedef void (*fg_progress_fn)(void *ctx, const fg_epoch_report *r);
 
+/* After training (and after each update) the model's threshold is set from DBSCAN over the
+** errors of its validation windows (at least 20 of them; otherwise it has none). */
+
 /* Trains a new model on d (finished by fz_finish with z). z is moved into the model (left empty).
 ** d is not modified. */
 int fg_train(fz *z, const fz_data *d, const fg_train_opts *o, fg_progress_fn cb, void *ctx,

@@ -27,10 +27,13 @@
 #include "fg_ext.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "featurize.h"
 #include "model.h"
@@ -225,6 +228,175 @@ static void info_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   sqlite3_result_subtype(ctx, 'J'); /* JSON, for SQLite's json functions */
 }
 
+
+/* --- explanations ---------------------------------------------------------------------------- */
+
+/* Text of the value at (t, f) of the parsed window, for explanations. */
+static json_t *window_value_json(const fg_window *w, int t, int f) {
+  const fg_val *v = fg_window_val(w, t, f);
+  if (v->kind == FG_V_STR) return json_stringn_nocheck(fg_window_valstr(w, v), v->len);
+  if (v->kind == FG_V_NUM) return json_real(v->num);
+  return json_null();
+}
+
+/* The predicted value of field f at step t, in the field's own units. */
+static json_t *predicted_json(const fz_field *fd, float pred) {
+  if (fd->kind == FZ_CAT) {
+    size_t len;
+    int is_null;
+    const char *txt = fz_slot_text(fd, (int32_t)pred, &len, &is_null);
+    return is_null ? json_null() : json_stringn_nocheck(txt, len);
+  }
+  double g = (double)pred * fd->std + fd->mean;
+  return json_real(fd->log ? expm1(g) : g);
+}
+
+typedef struct contrib {
+  int t, f;
+  double err, share;
+} contrib;
+
+static int by_share_desc(const void *a, const void *b) {
+  const contrib *x = a, *y = b;
+  if (x->share != y->share) return x->share > y->share ? -1 : 1;
+  return x->t != y->t ? x->t - y->t : x->f - y->f;
+}
+
+/* lstm_ae_explain(model, window [, top]) → JSON: the window's score, each step's error with each
+** field's error, value and prediction, and the `top` (default 3) step/field pairs that contribute
+** most, each with a reason an analyst can act on. Shares add up to 1 over all pairs. */
+static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  scorer *s = get_scorer(ctx, argv, 0, "lstm_ae_explain");
+  if (!s || get_window(ctx, s, argv[1], "lstm_ae_explain")) return;
+  int top = argc > 2 ? sqlite3_value_int(argv[2]) : 3;
+  if (top < 0) top = 0;
+  const fg_model *m = s->m;
+  const fz *z = &m->z;
+  float score = score_window(s);
+  ae_batch b = fz_batch_view(&s->fb);
+  ae_field_errors(&m->s, &b, s->work, s->ferr, s->pred);
+  int T = m->s.T, F = z->F, len = s->win.n_steps;
+  contrib *cs = malloc((size_t)len * (size_t)F * sizeof *cs + 1);
+  json_t *steps = json_array(), *root = json_object();
+  if (!cs || !steps || !root) goto oom;
+  int nc = 0;
+  for (int t = 0; t < len; t++) {
+    int present = 0;
+    double sum = 0;
+    for (int f = 0; f < F; f++) {
+      int k = z->f[f].kind == FZ_CAT ? z->f[f].col : z->C + z->f[f].col;
+      float e = s->ferr[(size_t)t * (size_t)(z->C + z->N) + (size_t)k];
+      if (!isnan(e)) present++, sum += e;
+    }
+    json_t *fields = json_object();
+    for (int f = 0; f < F; f++) {
+      const fz_field *fd = &z->f[f];
+      int k = fd->kind == FZ_CAT ? fd->col : z->C + fd->col;
+      size_t at = (size_t)t * (size_t)(z->C + z->N) + (size_t)k;
+      float e = s->ferr[at];
+      json_t *o = json_object();
+      json_object_set_new(o, "value", window_value_json(&s->win, t, f));
+      json_object_set_new(o, "error", isnan(e) ? json_null() : json_real(e));
+      json_object_set_new(o, "predicted", predicted_json(fd, s->pred[at]));
+      if (fd->kind == FZ_CAT) json_object_set_new(o, "known", json_boolean(fz_slot(fd, &s->win, fg_window_val(&s->win, t, f)) != 0));
+      json_object_set_new(fields, fd->name, o);
+      if (!isnan(e) && present) cs[nc++] = (contrib){t, f, e, score > 0 ? e / present / len / score : 0};
+    }
+    json_array_append_new(steps, json_pack("{s:i, s:f, s:o}", "step", t + 1, "error", present ? sum / present : 0.0, "fields", fields));
+  }
+  qsort(cs, (size_t)nc, sizeof *cs, by_share_desc);
+  json_t *tops = json_array();
+  for (int i = 0; i < nc && i < top; i++) {
+    const fz_field *fd = &z->f[cs[i].f];
+    int k = fd->kind == FZ_CAT ? fd->col : z->C + fd->col;
+    float pred = s->pred[(size_t)cs[i].t * (size_t)(z->C + z->N) + (size_t)k];
+    const fg_val *v = fg_window_val(&s->win, cs[i].t, cs[i].f);
+    char reason[512];
+    if (fd->kind == FZ_CAT && fz_slot(fd, &s->win, v) == 0) {
+      snprintf(reason, sizeof reason, "step %d: %s '%.200s' was never seen in training", cs[i].t + 1, fd->name,
+               v->kind == FG_V_STR ? fg_window_valstr(&s->win, v) : "?");
+    } else if (fd->kind == FZ_CAT) {
+      size_t l;
+      int isnull;
+      const char *p = fz_slot_text(fd, (int32_t)pred, &l, &isnull);
+      snprintf(reason, sizeof reason, "step %d: %s '%.200s' is unusual here (expected '%.*s')", cs[i].t + 1, fd->name,
+               v->kind == FG_V_STR ? fg_window_valstr(&s->win, v) : v->kind == FG_V_NULL ? "null" : "(number)",
+               (int)(l > 200 ? 200 : l), p);
+    } else {
+      double g = (double)pred * fd->std + fd->mean;
+      snprintf(reason, sizeof reason, "step %d: %s = %.6g is far from the expected %.6g", cs[i].t + 1, fd->name,
+               v->kind == FG_V_NUM ? v->num : NAN, fd->log ? expm1(g) : g);
+    }
+    json_array_append_new(tops, json_pack("{s:i, s:s, s:o, s:f, s:f, s:s}", "step", cs[i].t + 1, "field", fd->name,
+                                          "value", window_value_json(&s->win, cs[i].t, cs[i].f), "error", cs[i].err,
+                                          "share", cs[i].share, "reason", reason));
+  }
+  json_object_set_new(root, "score", json_real(score));
+  json_object_set_new(root, "threshold", isfinite(m->threshold) ? json_real(m->threshold) : json_null());
+  json_object_set_new(root, "is_anomaly", isfinite(m->threshold) ? json_boolean(score > m->threshold) : json_null());
+  json_object_set_new(root, "top", tops);
+  json_object_set_new(root, "steps", steps);
+  steps = NULL;
+  (void)T;
+  char *text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(6) | JSON_ENSURE_ASCII);
+  json_decref(root);
+  free(cs);
+  if (!text) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  sqlite3_result_text(ctx, text, -1, free);
+  sqlite3_result_subtype(ctx, 'J');
+  return;
+oom:
+  free(cs);
+  json_decref(steps);
+  json_decref(root);
+  sqlite3_result_error_nomem(ctx);
+}
+
+/* lstm_ae_threshold(model) → REAL or NULL; lstm_ae_set_threshold(model, x) → the model BLOB with
+** threshold x (NULL clears it): the pipeline stores the DBSCAN threshold it derived in the model. */
+static void threshold_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  scorer *s = get_scorer(ctx, argv, 0, "lstm_ae_threshold");
+  if (!s) return;
+  if (isfinite(s->m->threshold)) sqlite3_result_double(ctx, s->m->threshold);
+  else sqlite3_result_null(ctx);
+}
+
+static void set_threshold_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  fg_model *m = NULL;
+  fg_err err;
+  fg_err_clear(&err);
+  int t = sqlite3_value_type(argv[1]);
+  if (t != SQLITE_NULL && t != SQLITE_INTEGER && t != SQLITE_FLOAT) {
+    sqlite3_result_error(ctx, "lstm_ae_set_threshold: threshold must be a number or NULL", -1);
+    return;
+  }
+  double x = t == SQLITE_NULL ? NAN : sqlite3_value_double(argv[1]);
+  if (t != SQLITE_NULL && !isfinite(x)) {
+    sqlite3_result_error(ctx, "lstm_ae_set_threshold: threshold must be finite", -1);
+    return;
+  }
+  if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) {
+    sqlite3_result_error(ctx, "lstm_ae_set_threshold: model must be a BLOB from lstm_ae_train", -1);
+    return;
+  }
+  unsigned char *blob = NULL;
+  size_t len = 0;
+  if (fg_model_load(sqlite3_value_blob(argv[0]), (size_t)sqlite3_value_bytes(argv[0]), &m, &err) == 0) {
+    m->threshold = x;
+    fg_model_save(m, &blob, &len, &err);
+  }
+  fg_model_free(m);
+  if (err.code) {
+    fg_err_prefix(&err, "lstm_ae_set_threshold");
+    fg_result_err(ctx, &err);
+    return;
+  }
+  sqlite3_result_blob(ctx, blob, (int)len, free);
+}
+
 /* --- training aggregate --------------------------------------------------------------------- */
 
 typedef struct train_ctx {
@@ -321,6 +493,353 @@ static void train_final(sqlite3_context *ctx) {
   fg_window_free(&t->w);
 }
 
+
+/* --- delta update aggregate ------------------------------------------------------------------ */
+
+/* lstm_ae_update(model, window [, options]) → the model trained further on these windows. The
+** model (and options) are read from the first row. Categorical values the model never saw are
+** added to its vocabulary (up to its `vocab` limit) and get fresh input rows and output slots;
+** scalers stay. Structural options (hidden, layers, embed, window) cannot change. Defaults:
+** epochs 10, lr 0.002, patience 3, the rest as the model was trained. */
+typedef struct update_ctx {
+  int started, failed;
+  fg_model *m;
+  fz_data d;
+  fg_window w;
+  fg_train_opts o;
+  int64_t rows;
+} update_ctx;
+
+static void update_fail(sqlite3_context *ctx, update_ctx *u, fg_err *err) {
+  u->failed = 1;
+  fg_err_prefix(err, "lstm_ae_update");
+  fg_result_err(ctx, err);
+}
+
+static int update_start(update_ctx *u, int argc, sqlite3_value **argv, fg_err *err) {
+  if (sqlite3_value_type(argv[0]) != SQLITE_BLOB)
+    return fg_errf(err, FG_EINVAL, "model must be a BLOB from lstm_ae_train");
+  if (fg_model_load(sqlite3_value_blob(argv[0]), (size_t)sqlite3_value_bytes(argv[0]), &u->m, err)) return err->code;
+  fg_train_opts_default(&u->o);
+  if (fg_train_opts_parse(&u->o, u->m->options, err)) return err->code;
+  fg_train_opts structural = u->o;
+  u->o.epochs = 10;
+  u->o.lr = 0.002;
+  u->o.patience = 3;
+  u->o.progress = isatty(2);
+  if (argc > 2 && sqlite3_value_type(argv[2]) != SQLITE_NULL &&
+      fg_train_opts_parse(&u->o, (const char *)sqlite3_value_text(argv[2]), err))
+    return err->code;
+  const char *changed = u->o.hidden != structural.hidden ? "hidden"
+                        : u->o.layers != structural.layers ? "layers"
+                        : u->o.embed != structural.embed ? "embed"
+                        : u->o.window != structural.window ? "window" : NULL;
+  if (changed) return fg_errf(err, FG_EINVAL, "option '%s' cannot change in an update (retrain instead)", changed);
+  return 0;
+}
+
+static void update_step(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  update_ctx *u = sqlite3_aggregate_context(ctx, sizeof *u);
+  if (!u) {
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  if (u->failed) return;
+  fg_err err;
+  fg_err_clear(&err);
+  if (!u->started) {
+    u->started = 1;
+    fg_window_init(&u->w);
+    if (update_start(u, argc, argv, &err)) {
+      update_fail(ctx, u, &err);
+      return;
+    }
+  }
+  u->rows++;
+  if (sqlite3_value_type(argv[1]) == SQLITE_NULL)
+    fg_errf(&err, FG_EINVAL, "window is NULL (row %lld)", (long long)u->rows);
+  else if (fg_window_parse(&u->w, (const char *)sqlite3_value_text(argv[1]), (size_t)sqlite3_value_bytes(argv[1]), &err))
+    fg_err_prefix(&err, "row %lld", (long long)u->rows);
+  else if (u->w.n_steps > u->m->s.T)
+    fg_errf(&err, FG_EINVAL, "row %lld: window has %d steps, the model's window size is %d", (long long)u->rows,
+            u->w.n_steps, u->m->s.T);
+  else
+    fz_add_grow(&u->m->z, &u->d, &u->w, u->o.vocab, &err);
+  if (err.code) update_fail(ctx, u, &err);
+}
+
+static void update_final(sqlite3_context *ctx) {
+  update_ctx *u = sqlite3_aggregate_context(ctx, 0);
+  if (!u || !u->started) {
+    sqlite3_result_error(ctx, "lstm_ae_update: no windows to update on", -1);
+    return;
+  }
+  fg_err err;
+  fg_err_clear(&err);
+  unsigned char *blob = NULL;
+  size_t len = 0;
+  if (!u->failed) {
+    if (fg_update(u->m, &u->d, &u->o, progress_cb, NULL, &err) || fg_model_save(u->m, &blob, &len, &err)) {
+      fg_err_prefix(&err, "lstm_ae_update");
+      fg_result_err(ctx, &err);
+    } else {
+      sqlite3_result_blob(ctx, blob, (int)len, free);
+      blob = NULL;
+    }
+  }
+  free(blob);
+  fg_model_free(u->m);
+  fz_data_free(&u->d);
+  fg_window_free(&u->w);
+}
+
+
+/* --- lstm_ae_detect: batch scoring as a table-valued function -------------------------------- */
+
+/*
+**   SELECT * FROM lstm_ae_detect((SELECT model FROM models WHERE name = 'fnA'),
+**                                'SELECT rowid, window FROM w WHERE part = ''fnA''');
+**   -- id | score | threshold | is_anomaly | n_steps
+**
+** The query's first column is an identifier passed through as `id`, its second the window. Windows
+** are featurized 256 at a time and scored in one batch through BLAS: the fast path, shaped like
+** BigQuery ML's ML.DETECT_ANOMALIES. The threshold is the model's own unless a third argument
+** gives one; is_anomaly is score > threshold (NULL without a threshold).
+**
+**   CREATE TABLE x(id, score REAL, threshold REAL, is_anomaly INTEGER, n_steps INTEGER,
+**                  model HIDDEN, query HIDDEN, thr HIDDEN)
+**
+** Because it runs SQL text given as an argument, it is DIRECTONLY: a view or trigger in a hostile
+** database cannot make it run a query of its choosing on the analyst's connection.
+*/
+#define DET_COL_ID 0
+#define DET_COL_SCORE 1
+#define DET_COL_THRESHOLD 2
+#define DET_COL_IS_ANOMALY 3
+#define DET_COL_N_STEPS 4
+#define DET_COL_MODEL 5
+#define DET_COL_QUERY 6
+#define DET_COL_THR 7
+#define DET_BATCH 256
+
+typedef struct det_vtab {
+  sqlite3_vtab base;
+  sqlite3 *db;
+} det_vtab;
+
+typedef struct det_cursor {
+  sqlite3_vtab_cursor base;
+  scorer *s;              /* owned: a batch workspace, not the per-row cache */
+  ae_work *work;          /* B_max DET_BATCH */
+  fz_batch fb;
+  sqlite3_stmt *q;
+  int q_done;
+  double thr;             /* NaN = none */
+  sqlite3_value *ids[DET_BATCH];
+  float err[DET_BATCH];
+  int steps[DET_BATCH];
+  int n, pos;             /* windows in the batch, current one */
+  sqlite3_int64 rowid;
+  int eof;
+} det_cursor;
+
+static int det_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **pp, char **pzErr) {
+  int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id, score REAL, threshold REAL, is_anomaly INTEGER, "
+                                    "n_steps INTEGER, model HIDDEN, query HIDDEN, thr HIDDEN)");
+  if (rc != SQLITE_OK) return rc;
+  det_vtab *v = sqlite3_malloc(sizeof *v);
+  if (!v) return SQLITE_NOMEM;
+  memset(v, 0, sizeof *v);
+  v->db = db;
+  sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+  *pp = &v->base;
+  return SQLITE_OK;
+}
+
+static int det_disconnect(sqlite3_vtab *p) {
+  sqlite3_free(p);
+  return SQLITE_OK;
+}
+
+/* idxNum bits: 1 model, 2 query, 4 thr — argv of xFilter in that order. Model and query are
+** required: a plan without them is refused. */
+static int det_best_index(sqlite3_vtab *tab, sqlite3_index_info *info) {
+  int at[3] = {-1, -1, -1};
+  for (int i = 0; i < info->nConstraint; i++) {
+    const struct sqlite3_index_constraint *c = &info->aConstraint[i];
+    if (c->iColumn < DET_COL_MODEL || c->op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
+    if (!c->usable) return SQLITE_CONSTRAINT;
+    at[c->iColumn - DET_COL_MODEL] = i;
+  }
+  if (at[0] < 0 || at[1] < 0) {
+    sqlite3_free(tab->zErrMsg);
+    tab->zErrMsg = sqlite3_mprintf("lstm_ae_detect: needs a model and a query: lstm_ae_detect(model, 'SELECT id, window FROM ...')");
+    return SQLITE_ERROR;
+  }
+  int n = 0;
+  info->idxNum = 0;
+  for (int k = 0; k < 3; k++) {
+    if (at[k] < 0) continue;
+    info->idxNum |= 1 << k;
+    info->aConstraintUsage[at[k]].argvIndex = ++n;
+    info->aConstraintUsage[at[k]].omit = 1;
+  }
+  info->estimatedCost = 1e5;
+  return SQLITE_OK;
+}
+
+static void det_clear_batch(det_cursor *c) {
+  for (int i = 0; i < c->n; i++) sqlite3_value_free(c->ids[i]), c->ids[i] = NULL;
+  c->n = c->pos = 0;
+}
+
+static void det_release(det_cursor *c) {
+  det_clear_batch(c);
+  sqlite3_finalize(c->q);
+  c->q = NULL;
+  ae_work_free(c->work);
+  c->work = NULL;
+  fz_batch_free(&c->fb);
+  scorer_free(c->s);
+  c->s = NULL;
+}
+
+static int det_open(sqlite3_vtab *tab, sqlite3_vtab_cursor **pp) {
+  det_cursor *c = sqlite3_malloc(sizeof *c);
+  if (!c) return SQLITE_NOMEM;
+  memset(c, 0, sizeof *c);
+  *pp = &c->base;
+  return SQLITE_OK;
+}
+
+static int det_close(sqlite3_vtab_cursor *cur) {
+  det_release((det_cursor *)cur);
+  sqlite3_free(cur);
+  return SQLITE_OK;
+}
+
+static int det_error(det_cursor *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  sqlite3_free(c->base.pVtab->zErrMsg);
+  c->base.pVtab->zErrMsg = sqlite3_vmprintf(fmt, ap);
+  va_end(ap);
+  return SQLITE_ERROR;
+}
+
+/* Reads and scores the next batch of up to DET_BATCH windows. */
+static int det_fill(det_cursor *c) {
+  det_clear_batch(c);
+  if (c->q_done) {
+    c->eof = 1;
+    return SQLITE_OK;
+  }
+  const fg_model *m = c->s->m;
+  fz_batch_begin(&c->fb, DET_BATCH);
+  fg_err err;
+  while (c->n < DET_BATCH) {
+    int rc = sqlite3_step(c->q);
+    if (rc == SQLITE_DONE) {
+      c->q_done = 1;
+      break;
+    }
+    if (rc != SQLITE_ROW)
+      return det_error(c, "lstm_ae_detect: query failed: %s", sqlite3_errmsg(((det_vtab *)c->base.pVtab)->db));
+    sqlite3_value *id = sqlite3_column_value(c->q, 0);
+    fg_err_clear(&err);
+    if (sqlite3_column_type(c->q, 1) == SQLITE_NULL) fg_errf(&err, FG_EINVAL, "window is NULL");
+    else if (!fg_window_parse(&c->s->win, (const char *)sqlite3_column_text(c->q, 1), (size_t)sqlite3_column_bytes(c->q, 1), &err) &&
+             !fz_check_fields(&m->z, &c->s->win, &err) && c->s->win.n_steps > m->s.T)
+      fg_errf(&err, FG_EINVAL, "window has %d steps, the model's window size is %d", c->s->win.n_steps, m->s.T);
+    if (err.code) {
+      const char *idt = (const char *)sqlite3_value_text(id);
+      return det_error(c, "lstm_ae_detect: id %s: %s", idt ? idt : "NULL", err.msg);
+    }
+    if (!(c->ids[c->n] = sqlite3_value_dup(id))) return SQLITE_NOMEM;
+    c->steps[c->n] = c->s->win.n_steps;
+    fz_batch_set_window(&m->z, &c->fb, c->n, &c->s->win);
+    c->n++;
+  }
+  if (c->n == 0) {
+    c->eof = 1;
+    return SQLITE_OK;
+  }
+  fz_batch_shrink(&c->fb, c->n);
+  ae_batch b = fz_batch_view(&c->fb);
+  ae_forward(&m->s, m->params, &b, c->work, c->err);
+  return SQLITE_OK;
+}
+
+static int det_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, int argc, sqlite3_value **argv) {
+  det_cursor *c = (det_cursor *)cur;
+  det_vtab *v = (det_vtab *)cur->pVtab;
+  det_release(c);
+  c->eof = 0;
+  c->q_done = 0;
+  c->rowid = 0;
+  if (sqlite3_value_type(argv[0]) != SQLITE_BLOB) return det_error(c, "lstm_ae_detect: model must be a BLOB from lstm_ae_train");
+  if (sqlite3_value_type(argv[1]) != SQLITE_TEXT) return det_error(c, "lstm_ae_detect: query must be SQL text");
+  fg_err err;
+  fg_err_clear(&err);
+  c->s = scorer_load(sqlite3_value_blob(argv[0]), sqlite3_value_bytes(argv[0]), &err);
+  if (!c->s) return err.code == FG_ENOMEM ? SQLITE_NOMEM : det_error(c, "lstm_ae_detect: %s", err.msg);
+  c->work = ae_work_new(&c->s->m->s, DET_BATCH);
+  if (!c->work || fz_batch_alloc(&c->fb, c->s->m->s.T, c->s->m->s.C, c->s->m->s.N, DET_BATCH)) return SQLITE_NOMEM;
+  c->thr = c->s->m->threshold;
+  if ((idxNum & 4) && argc > 2 && sqlite3_value_type(argv[2]) != SQLITE_NULL) {
+    int t = sqlite3_value_type(argv[2]);
+    if (t != SQLITE_INTEGER && t != SQLITE_FLOAT) return det_error(c, "lstm_ae_detect: threshold must be a number");
+    c->thr = sqlite3_value_double(argv[2]);
+  }
+  const char *sql = (const char *)sqlite3_value_text(argv[1]);
+  if (sqlite3_prepare_v2(v->db, sql, -1, &c->q, 0) != SQLITE_OK)
+    return det_error(c, "lstm_ae_detect: query: %s", sqlite3_errmsg(v->db));
+  if (!c->q) return det_error(c, "lstm_ae_detect: query is empty");
+  if (!sqlite3_stmt_readonly(c->q)) return det_error(c, "lstm_ae_detect: query must be a read-only SELECT");
+  if (sqlite3_column_count(c->q) < 2)
+    return det_error(c, "lstm_ae_detect: query must return (id, window), it returns %d column(s)", sqlite3_column_count(c->q));
+  return det_fill(c);
+}
+
+static int det_next(sqlite3_vtab_cursor *cur) {
+  det_cursor *c = (det_cursor *)cur;
+  c->rowid++;
+  if (++c->pos < c->n) return SQLITE_OK;
+  return det_fill(c);
+}
+
+static int det_eof(sqlite3_vtab_cursor *cur) { return ((det_cursor *)cur)->eof; }
+
+static int det_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
+  det_cursor *c = (det_cursor *)cur;
+  double e = c->err[c->pos];
+  switch (col) {
+    case DET_COL_ID: sqlite3_result_value(ctx, c->ids[c->pos]); break;
+    case DET_COL_SCORE: sqlite3_result_double(ctx, e); break;
+    case DET_COL_THRESHOLD:
+      if (isnan(c->thr)) sqlite3_result_null(ctx);
+      else sqlite3_result_double(ctx, c->thr);
+      break;
+    case DET_COL_IS_ANOMALY:
+      if (isnan(c->thr)) sqlite3_result_null(ctx);
+      else sqlite3_result_int(ctx, e > c->thr);
+      break;
+    case DET_COL_N_STEPS: sqlite3_result_int(ctx, c->steps[c->pos]); break;
+    default: sqlite3_result_null(ctx);
+  }
+  return SQLITE_OK;
+}
+
+static int det_rowid(sqlite3_vtab_cursor *cur, sqlite3_int64 *r) {
+  *r = ((det_cursor *)cur)->rowid;
+  return SQLITE_OK;
+}
+
+static sqlite3_module det_module = {
+    0, 0 /* eponymous only */, det_connect, det_best_index, det_disconnect, 0, det_open, det_close,
+    det_filter, det_next, det_eof, det_column, det_rowid, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 int fg_register_lstm(sqlite3 *db) {
   model_cache *c = calloc(1, sizeof *c);
   if (!c) return SQLITE_NOMEM;
@@ -330,5 +849,12 @@ int fg_register_lstm(sqlite3 *db) {
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "lstm_ae_info", 1, FG_PURE, c, info_func, 0, 0);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "lstm_ae_train", 1, SQLITE_UTF8, 0, 0, train_step, train_final);
   if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "lstm_ae_train", 2, SQLITE_UTF8, 0, 0, train_step, train_final);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "lstm_ae_explain", 2, FG_PURE, c, explain_func, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "lstm_ae_explain", 3, FG_PURE, c, explain_func, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "lstm_ae_threshold", 1, FG_PURE, c, threshold_func, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "lstm_ae_set_threshold", 2, FG_PURE, 0, set_threshold_func, 0, 0);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "lstm_ae_update", 2, SQLITE_UTF8, 0, 0, update_step, update_final);
+  if (rc == SQLITE_OK) rc = sqlite3_create_function(db, "lstm_ae_update", 3, SQLITE_UTF8, 0, 0, update_step, update_final);
+  if (rc == SQLITE_OK) rc = sqlite3_create_module(db, "lstm_ae_detect", &det_module, 0);
   return rc;
 }
