@@ -72,7 +72,7 @@ int fg_train_opts_parse(fg_train_opts *o, const char *text, fg_err *err) {
     else if (!strcmp(k, "patience")) rc = opt_int(v, k, 1, 100000, &o->patience, err);
     else if (!strcmp(k, "threads")) rc = opt_int(v, k, 1, 256, &o->threads, err);
     else if (!strcmp(k, "vocab")) rc = opt_int(v, k, 1, 999999, &o->vocab, err);
-    else if (!strcmp(k, "window")) rc = opt_int(v, k, 1, 4096, &o->window, err);
+    else if (!strcmp(k, "window")) rc = opt_int(v, k, 0, 4096, &o->window, err);
     else if (!strcmp(k, "progress")) rc = opt_int(v, k, 0, 1, &o->progress, err);
     else if (!strcmp(k, "lr")) rc = opt_real(v, k, 1e-9, 10, &o->lr, err);
     else if (!strcmp(k, "clip")) rc = opt_real(v, k, 0, 1e9, &o->clip, err);
