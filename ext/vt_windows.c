@@ -406,19 +406,33 @@ static int win_disconnect(sqlite3_vtab *p) {
   return SQLITE_OK;
 }
 
-/* idxNum bit 1: a `part = ?` constraint was pushed down; it is argv[0] of xFilter. */
+/* idxNum bit 1: a `part = ?` constraint is pushed down; bit 2: `first_order >= ?` (or `>`, bit
+** 4 then marks it strict). Their values come in xFilter's argv in that order. With bit 2 the
+** source is read from that order value on, so windows start there: exactly the windows whose
+** first row is at or after it, for stride 1 (online scoring reads only the recent rows). */
 static int win_best_index(sqlite3_vtab *tab, sqlite3_index_info *info) {
   win_vtab *v = (win_vtab *)tab;
-  info->idxNum = 0;
-  info->estimatedCost = 1e6;
+  int part = -1, from = -1;
   for (int i = 0; i < info->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &info->aConstraint[i];
-    if (c->usable && c->iColumn == WIN_COL_PART && c->op == SQLITE_INDEX_CONSTRAINT_EQ && v->part) {
-      info->idxNum = 1;
-      info->aConstraintUsage[i].argvIndex = 1;
-      info->estimatedCost = 1e3;
-      break;
-    }
+    if (!c->usable) continue;
+    if (c->iColumn == WIN_COL_PART && c->op == SQLITE_INDEX_CONSTRAINT_EQ && v->part && part < 0) part = i;
+    if (c->iColumn == WIN_COL_FIRST_ORDER && v->stride == 1 && from < 0 &&
+        (c->op == SQLITE_INDEX_CONSTRAINT_GE || c->op == SQLITE_INDEX_CONSTRAINT_GT))
+      from = i;
+  }
+  int n = 0;
+  info->idxNum = 0;
+  info->estimatedCost = 1e6;
+  if (part >= 0) {
+    info->idxNum |= 1;
+    info->aConstraintUsage[part].argvIndex = ++n;
+    info->estimatedCost /= 1000;
+  }
+  if (from >= 0) {
+    info->idxNum |= 2 | (info->aConstraint[from].op == SQLITE_INDEX_CONSTRAINT_GT ? 4 : 0);
+    info->aConstraintUsage[from].argvIndex = ++n;
+    info->estimatedCost /= 10;
   }
   return SQLITE_OK;
 }
@@ -610,16 +624,16 @@ static int win_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, 
     }
   }
   const char *part = v->part ? v->part : "NULL";
-  char *sql;
-  if (idxNum & 1)
-    sql = sqlite3_mprintf("SELECT %s, %s, %s%s FROM %s WHERE %s = ?1 ORDER BY %s", v->has_rowid ? "rowid" : "NULL",
-                          part, v->order, fl.p, v->src, part, v->order);
-  else if (v->part)
-    sql = sqlite3_mprintf("SELECT %s, %s, %s%s FROM %s ORDER BY %s, %s", v->has_rowid ? "rowid" : "NULL", part,
-                          v->order, fl.p, v->src, part, v->order);
-  else
-    sql = sqlite3_mprintf("SELECT %s, NULL, %s%s FROM %s ORDER BY %s", v->has_rowid ? "rowid" : "NULL", v->order,
-                          fl.p, v->src, v->order);
+  const char *rowid = v->has_rowid ? "rowid" : "NULL";
+  /* WHERE part = ?1 [AND order >=|> ?2] — identifiers were quoted at connect time. */
+  char *where = sqlite3_mprintf("%s%s%s%s%s%s", (idxNum & 3) ? " WHERE " : "", (idxNum & 1) ? part : "",
+                                (idxNum & 1) ? " = ?1" : "", (idxNum & 3) == 3 ? " AND " : "",
+                                (idxNum & 2) ? v->order : "", (idxNum & 2) ? ((idxNum & 4) ? " > ?2" : " >= ?2") : "");
+  char *sql = where ? sqlite3_mprintf("SELECT %s, %s, %s%s FROM %s%s ORDER BY %s%s%s", rowid, part, v->order,
+                                      fl.p ? fl.p : "", v->src, where, v->part ? part : "", v->part ? ", " : "",
+                                      v->order)
+                    : NULL;
+  sqlite3_free(where);
   fg_buf_free(&fl);
   if (!sql) return SQLITE_NOMEM;
   int rc = sqlite3_prepare_v2(v->db, sql, -1, &c->stmt, 0);
@@ -630,12 +644,13 @@ static int win_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, 
     sqlite3_free(m);
     return SQLITE_ERROR;
   }
-  if ((idxNum & 1) && argc > 0) {
-    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) { /* part = NULL matches nothing */
+  for (int i = 0, k = 1; i < argc && k <= 2; k++) {
+    if (!(idxNum & k)) continue;
+    if (sqlite3_value_type(argv[i]) == SQLITE_NULL) { /* = NULL and >= NULL match nothing */
       c->eof = 1;
       return SQLITE_OK;
     }
-    sqlite3_bind_value(c->stmt, 1, argv[0]);
+    sqlite3_bind_value(c->stmt, k, argv[i++]);
   }
   return next_window(c);
 }

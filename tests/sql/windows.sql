@@ -64,3 +64,9 @@ SELECT * FROM w2;
 CREATE VIRTUAL TABLE w7 USING fn_windows(source=main.ev, partition=session, order=seq, fields=key, size=10);
 SELECT 'schema', count(*) = 3 FROM w7;
 CREATE VIRTUAL TABLE e14 USING fn_windows(source=nosuch.ev, fields=key);
+-- first_order >= ? is pushed down (stride 1): the source is read from there on
+CREATE VIRTUAL TABLE w8 USING fn_windows(source=ev, partition=session, order=seq, fields=key, size=2);
+SELECT 'from', group_concat(part || first_order || '-' || last_order, ' ') FROM w8 WHERE first_order >= 3;
+SELECT 'from-part', group_concat(part || first_order || '-' || last_order, ' ') FROM w8 WHERE part = 'b' AND first_order > 2;
+SELECT 'from-null', count(*) FROM w8 WHERE first_order >= NULL;
+SELECT 'from-all', count(*) = (SELECT count(*) FROM w8 WHERE first_order >= 0) FROM w8;
