@@ -72,6 +72,7 @@ int fg_train_opts_parse(fg_train_opts *o, const char *text, fg_err *err) {
     else if (!strcmp(k, "patience")) rc = opt_int(v, k, 1, 100000, &o->patience, err);
     else if (!strcmp(k, "threads")) rc = opt_int(v, k, 1, 256, &o->threads, err);
     else if (!strcmp(k, "vocab")) rc = opt_int(v, k, 1, 999999, &o->vocab, err);
+    else if (!strcmp(k, "max_windows")) rc = opt_int(v, k, 0, 2000000000, &o->max_windows, err);
     else if (!strcmp(k, "window")) rc = opt_int(v, k, 0, 4096, &o->window, err);
     else if (!strcmp(k, "progress")) rc = opt_int(v, k, 0, 1, &o->progress, err);
     else if (!strcmp(k, "lr")) rc = opt_real(v, k, 1e-9, 10, &o->lr, err);
@@ -84,7 +85,7 @@ int fg_train_opts_parse(fg_train_opts *o, const char *text, fg_err *err) {
     } else {
       rc = fg_errf(err, FG_EINVAL,
                    "unknown option '%s' (known: hidden, layers, embed, epochs, batch, lr, clip, "
-                   "seed, validation, patience, threads, vocab, window, progress)", k);
+                   "seed, validation, patience, threads, vocab, window, max_windows, progress)", k);
     }
     if (rc) break;
   }
@@ -93,11 +94,11 @@ int fg_train_opts_parse(fg_train_opts *o, const char *text, fg_err *err) {
 }
 
 char *fg_train_opts_json(const fg_train_opts *o) {
-  json_t *j = json_pack("{s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:I, s:f, s:i, s:i, s:i, s:i}",
+  json_t *j = json_pack("{s:i, s:i, s:i, s:i, s:i, s:f, s:f, s:I, s:f, s:i, s:i, s:i, s:i, s:i}",
                         "hidden", o->hidden, "layers", o->layers, "embed", o->embed, "epochs",
                         o->epochs, "batch", o->batch, "lr", o->lr, "clip", o->clip, "seed",
                         (json_int_t)o->seed, "validation", o->validation, "patience", o->patience,
-                        "threads", o->threads, "vocab", o->vocab, "window", o->window);
+                        "threads", o->threads, "vocab", o->vocab, "window", o->window, "max_windows", o->max_windows);
   char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)) : NULL;
   json_decref(j);
   return s;
@@ -195,16 +196,18 @@ static int run_epochs(fg_model *m, const fz_data *d, const fg_train_opts *o, fg_
   fg_rng rng = {seed};
   for (size_t i = 0; i < d->n; i++) L.idx[i] = (int32_t)i;
   fg_rng_shuffle(&rng, L.idx, d->n);
+  /* max_windows: a seeded uniform sample (the first of the shuffle) bounds the cost of an epoch. */
+  size_t n_used = o->max_windows > 0 && d->n > (size_t)o->max_windows ? (size_t)o->max_windows : d->n;
   size_t n_val = 0;
-  if (o->validation > 0 && d->n >= 10) {
-    n_val = (size_t)floor((double)d->n * o->validation);
+  if (o->validation > 0 && n_used >= 10) {
+    n_val = (size_t)floor((double)n_used * o->validation);
     if (n_val < 1) n_val = 1;
   }
-  size_t n_train = d->n - n_val;
+  size_t n_train = n_used - n_val;
   int32_t *val = L.idx + n_train;
   m->n_train += (int64_t)n_train;
   m->n_val += (int64_t)n_val;
-  m->n_windows += (int64_t)d->n;
+  m->n_windows += (int64_t)n_used;
   double best = INFINITY, t0 = now_s();
   int since_best = 0, best_epoch = 0, epochs = 0;
   long step = 0;
