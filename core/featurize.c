@@ -258,7 +258,18 @@ int fz_finish(fz *z, fz_data *d, int vocab_max, fg_err *err) {
   z->C = z->N = 0;
   for (int f = 0; f < z->F; f++) {
     fz_field *fd = &z->f[f];
-    if (fd->kind == FZ_UNSET) fd->kind = FZ_NUM; /* only nulls: numeric, always missing */
+    /* Only nulls in training: categorical, so any value later is an "unknown" (never seen). */
+    if (fd->kind == FZ_UNSET) {
+      fd->kind = FZ_CAT;
+      int added;
+      if (strmap_add(&fd->vocab, "n", 1, &added) < 0 || count_id(fd, 0, added))
+        return fg_errf(err, FG_ENOMEM, "out of memory");
+      fd->count[0] = 1;
+      for (size_t i = 0; i < d->n; i++) {
+        fz_cell *c = d->cells + d->off[i];
+        for (int t = 0; t < d->len[i]; t++) c[(size_t)t * z->F + f].id = 0;
+      }
+    }
     if (fd->kind == FZ_CAT) {
       fd->col = z->C++;
       int32_t *remap = NULL;

@@ -9,7 +9,7 @@
 **   numeric     — scaled as z = (g(x) − mean) / std, with g = log1p for heavy-tailed fields and
 **                 the identity otherwise, clamped to ±FZ_CLAMP; null is "missing" (masked out).
 ** A field's kind is that of its first non-null value in training (string → categorical, number →
-** numeric); a string later in a numeric field is an error. The heavy-tail rule: a field whose
+** numeric; only nulls: categorical); a string later in a numeric field is an error. The heavy-tail rule: a field whose
 ** training values are all ≥ 0 and whose sample skewness exceeds 1 is log1p-scaled.
 **
 ** Training windows are first gathered in an fz_data (compact: 4 bytes per value) with temporary

@@ -322,10 +322,13 @@ static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       snprintf(reason, sizeof reason, "step %d: %s '%.200s' is unusual here (expected '%.*s')", cs[i].t + 1, fd->name,
                v->kind == FG_V_STR ? fg_window_valstr(&s->win, v) : v->kind == FG_V_NULL ? "null" : "(number)",
                (int)(l > 200 ? 200 : l), p);
+    } else if (v->kind == FG_V_STR) {
+      snprintf(reason, sizeof reason, "step %d: %s is the text '%.200s' where training saw only numbers", cs[i].t + 1,
+               fd->name, fg_window_valstr(&s->win, v));
     } else {
       double g = (double)pred * fd->std + fd->mean;
-      snprintf(reason, sizeof reason, "step %d: %s = %.6g is far from the expected %.6g", cs[i].t + 1, fd->name,
-               v->kind == FG_V_NUM ? v->num : NAN, fd->log ? expm1(g) : g);
+      snprintf(reason, sizeof reason, "step %d: %s = %.6g, expected about %.6g", cs[i].t + 1, fd->name, v->num,
+               fd->log ? expm1(g) : g);
     }
     json_array_append_new(tops, json_pack("{s:i, s:s, s:o, s:f, s:f, s:s}", "step", cs[i].t + 1, "field", fd->name,
                                           "value", window_value_json(&s->win, cs[i].t, cs[i].f), "error", cs[i].err,

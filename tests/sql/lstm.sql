@@ -69,7 +69,7 @@ SELECT lstm_ae_score(model, '{"fields":["key","ms"],"steps":[["open"]]}') FROM m
 SELECT lstm_ae_score((SELECT model FROM models WHERE name = 'nope'), '{}');
 SELECT lstm_ae_score('text', '{}');
 SELECT lstm_ae_score(x'00112233', '{}');
-SELECT 'truncated', lstm_ae_score(substr(model, 1, 100), '{}') FROM models WHERE name = 'm';
+SELECT 'truncated', lstm_ae_score(x'464E474D4F444C000100000000000000E80300000000000000000000', '{}');
 SELECT lstm_ae_info(model || x'00') FROM models WHERE name = 'm';
 SELECT lstm_ae_update(model, window, '{"hidden":8}') FROM models, w WHERE name = 'm';
 SELECT lstm_ae_set_threshold(model, 'x') FROM models WHERE name = 'm';

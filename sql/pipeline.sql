@@ -1,0 +1,267 @@
+-- pipeline.sql — the detector: train three LSTM autoencoders per scope, score, and fill alerts.
+--
+--   sqlite3 case.db -cmd '.load build/fnguard' < sql/pipeline.sql
+--
+-- Reads function_events (sql/import.sql fills it). Run it again at any time: models that exist
+-- are kept (set retrain = 1 to replace them), and scoring covers what the mode says. Everything
+-- runs in one transaction with .bail on: a failure (a training error, a bad setting) leaves the
+-- database as it was — the old models and alerts stay in place.
+--
+-- Settings: rows of the table `settings` (key, value); missing keys get the defaults below.
+--   scope        'function' — one set of detectors per function (default), or 'app'
+--   partition    'function' — windows over a function's events in time order (default), or
+--                'flow' — windows within one invocation
+--   train_from   unix ms; default: the first event
+--   train_to     unix ms; the normal period ends here; default: 24 h before the last event
+--   score_from   unix ms; offline scoring covers windows ending at or after it; default train_to
+--   mode         'offline' (score everything from score_from; default) or 'online' (only windows
+--                ending after each scope's watermark, then advance it: run it every few minutes)
+--   vote         how many of the three detectors must flag an event (default 1: any)
+--   options      JSON options for lstm_ae_train (default below)
+--   min_windows  scopes with fewer training windows get no detectors (default 20)
+--   retrain      1: train again even where models exist (default 0)
+-- Window sizes and fields are those of the virtual tables win_s, win_m, win_l below (5, 10, 20
+-- steps). To change them, create those tables yourself before the first run: the script keeps
+-- existing ones (CREATE ... IF NOT EXISTS).
+--
+-- Tables it writes: detect_events (features), models, window_scores, alerts; views
+-- alert_events (an alert's function_events rows) and flow_verdicts (one row per invocation).
+.bail on
+BEGIN;
+
+CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value);
+INSERT OR IGNORE INTO settings VALUES
+  ('scope', 'function'), ('partition', 'function'), ('mode', 'offline'), ('vote', 1),
+  ('min_windows', 20), ('retrain', 0),
+  ('options', '{"hidden":32,"epochs":15,"patience":3,"lr":0.01,"max_windows":4000,"seed":42}'),
+  ('train_from', (SELECT min(ts) FROM function_events)),
+  ('train_to', (SELECT max(ts) - 86400000 FROM function_events));
+INSERT OR IGNORE INTO settings VALUES ('score_from', (SELECT value FROM settings WHERE key = 'train_to'));
+-- Settings are checked by constraints whose names are the error messages.
+CREATE TEMP TABLE check_settings(
+  scope, partition, mode, vote, n_events,
+  CONSTRAINT "setting scope must be 'function' or 'app'" CHECK (scope IN ('function', 'app')),
+  CONSTRAINT "setting partition must be 'function' or 'flow'" CHECK (partition IN ('function', 'flow')),
+  CONSTRAINT "setting mode must be 'offline' or 'online'" CHECK (mode IN ('offline', 'online')),
+  CONSTRAINT "setting vote must be 1, 2 or 3" CHECK (vote IN (1, 2, 3)),
+  CONSTRAINT "function_events is empty: run sql/import.sql first" CHECK (n_events > 0));
+INSERT INTO temp.check_settings SELECT
+  (SELECT value FROM settings WHERE key = 'scope'), (SELECT value FROM settings WHERE key = 'partition'),
+  (SELECT value FROM settings WHERE key = 'mode'), (SELECT value FROM settings WHERE key = 'vote'),
+  (SELECT count(*) FROM function_events);
+
+-- ---- features -----------------------------------------------------------------------------
+-- One row per function event, keyed by its function_events id; new events are appended, so an
+-- online run does work proportional to what arrived. part = the window partition, scope_key =
+-- what a set of detectors covers. gap_ms (time since the previous event of the partition) lets
+-- the models see rates: floods and loops; memory_mb is the invocation's peak memory on REPORT;
+-- caller says whether a call with the function's credentials came from Lambda or from outside.
+CREATE TABLE IF NOT EXISTS detect_events(
+  id INTEGER PRIMARY KEY, part TEXT NOT NULL, scope_key TEXT NOT NULL, ts INTEGER NOT NULL,
+  event TEXT, event_type TEXT, parent TEXT, resource TEXT, status TEXT, caller TEXT,
+  duration_ms REAL, rel_start_ms REAL, depth INTEGER, memory_mb REAL, gap_ms REAL);
+CREATE INDEX IF NOT EXISTS detect_events_part_ts ON detect_events(part, ts);
+INSERT INTO detect_events
+SELECT fe.id,
+       CASE (SELECT value FROM settings WHERE key = 'partition')
+         WHEN 'flow' THEN fe.function || '/' || coalesce(fe.flow, 'none') ELSE fe.function END,
+       CASE (SELECT value FROM settings WHERE key = 'scope')
+         WHEN 'app' THEN coalesce(fe.app, fe.function) ELSE fe.function END,
+       fe.ts, fe.event, fe.event_type, fe.parent, fe.resource, fe.status,
+       CASE fe.outside_lambda WHEN 1 THEN 'outside' WHEN 0 THEN 'lambda' END,
+       fe.duration_ms, fe.rel_start_ms, fe.depth,
+       CASE WHEN fe.event = 'lambda:REPORT' THEN
+         (SELECT l.max_memory_mb FROM lambda_logs l
+           WHERE l.function = fe.function AND l.request_id = fe.flow AND l.type = 'REPORT' LIMIT 1) END,
+       NULL
+  FROM function_events fe
+ WHERE fe.id > coalesce((SELECT max(id) FROM detect_events), -1)
+ ORDER BY fe.id;
+-- gap_ms for rows that lack it (new ones): the previous event of the same partition.
+UPDATE detect_events AS d SET gap_ms = coalesce(d.ts - (
+    SELECT p.ts FROM detect_events p WHERE p.part = d.part AND (p.ts < d.ts OR (p.ts = d.ts AND p.id < d.id))
+     ORDER BY p.ts DESC, p.id DESC LIMIT 1), 0)
+ WHERE d.gap_ms IS NULL;
+
+CREATE TABLE IF NOT EXISTS parts(part TEXT PRIMARY KEY, scope_key TEXT NOT NULL);
+INSERT OR IGNORE INTO parts SELECT DISTINCT part, scope_key FROM detect_events;
+
+-- ---- windows: three sizes -----------------------------------------------------------------
+CREATE VIRTUAL TABLE IF NOT EXISTS win_s USING fn_windows(source=detect_events, partition=part, order=ts,
+  fields='event,event_type,parent,resource,status,caller,duration_ms,rel_start_ms,depth,memory_mb,gap_ms', size=5);
+CREATE VIRTUAL TABLE IF NOT EXISTS win_m USING fn_windows(source=detect_events, partition=part, order=ts,
+  fields='event,event_type,parent,resource,status,caller,duration_ms,rel_start_ms,depth,memory_mb,gap_ms', size=10);
+CREATE VIRTUAL TABLE IF NOT EXISTS win_l USING fn_windows(source=detect_events, partition=part, order=ts,
+  fields='event,event_type,parent,resource,status,caller,duration_ms,rel_start_ms,depth,memory_mb,gap_ms', size=20);
+
+-- ---- models -------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS models(
+  name TEXT PRIMARY KEY,        -- detector: '<scope_key>/<size>'
+  scope TEXT NOT NULL,          -- 'function' or 'app'
+  scope_key TEXT NOT NULL,      -- the function or app it watches
+  detector TEXT NOT NULL,       -- 's', 'm', 'l'
+  window_size INTEGER NOT NULL,
+  fields TEXT NOT NULL,         -- JSON array
+  threshold REAL,               -- DBSCAN over held-out normal windows' errors (NULL: too few)
+  train_from INTEGER, train_to INTEGER,
+  created TEXT NOT NULL,
+  options TEXT,
+  n_windows INTEGER,
+  model BLOB NOT NULL);
+
+-- Training: one aggregate per scope and size; INSERT OR REPLACE inside this transaction, so a
+-- failure keeps the old models. Windows must lie entirely in the normal period.
+CREATE TEMP VIEW IF NOT EXISTS need_training AS
+  SELECT DISTINCT scope_key FROM parts
+   WHERE (SELECT value FROM settings WHERE key = 'retrain') = 1
+      OR scope_key NOT IN (SELECT scope_key FROM models);
+INSERT OR REPLACE INTO models(name, scope, scope_key, detector, window_size, fields, threshold,
+                              train_from, train_to, created, options, n_windows, model)
+SELECT name, scope, scope_key, detector, json_extract(lstm_ae_info(model), '$.window'),
+       json_extract(lstm_ae_info(model), '$.fields'), lstm_ae_threshold(model), f, t,
+       strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), o, n, model
+  FROM (SELECT p.scope_key || '/' || d.detector AS name, (SELECT value FROM settings WHERE key = 'scope') AS scope,
+               p.scope_key, d.detector, s1.value AS f, s2.value AS t, s3.value AS o, count(*) AS n,
+               lstm_ae_train(d.window, s3.value) AS model
+          FROM (SELECT 's' AS detector, part, first_order, last_order, window FROM win_s
+                UNION ALL SELECT 'm', part, first_order, last_order, window FROM win_m
+                UNION ALL SELECT 'l', part, first_order, last_order, window FROM win_l) d
+          JOIN parts p ON p.part = d.part
+          JOIN settings s1 ON s1.key = 'train_from'
+          JOIN settings s2 ON s2.key = 'train_to'
+          JOIN settings s3 ON s3.key = 'options'
+         WHERE p.scope_key IN (SELECT scope_key FROM need_training)
+           AND d.first_order >= s1.value AND d.last_order < s2.value
+         GROUP BY p.scope_key, d.detector
+        HAVING count(*) >= (SELECT value FROM settings WHERE key = 'min_windows'));
+
+-- ---- scoring ------------------------------------------------------------------------------
+-- Online mode scores windows ending after the scope's watermark (and reads each partition only
+-- from the window before it); offline mode everything ending at or after score_from.
+CREATE TABLE IF NOT EXISTS watermarks(scope_key TEXT PRIMARY KEY, ts INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS window_scores(
+  detector TEXT NOT NULL,       -- models.name
+  part TEXT NOT NULL, first_id INTEGER, last_id INTEGER, first_ts INTEGER, last_ts INTEGER,
+  n_steps INTEGER, score REAL, threshold REAL, is_anomaly INTEGER,
+  PRIMARY KEY (detector, part, first_ts, last_ts, first_id));
+CREATE INDEX IF NOT EXISTS window_scores_part ON window_scores(part, first_ts);
+
+CREATE TEMP TABLE score_from AS
+  SELECT p.part, p.scope_key,
+         CASE (SELECT value FROM settings WHERE key = 'mode')
+           WHEN 'online' THEN coalesce((SELECT ts FROM watermarks w WHERE w.scope_key = p.scope_key), -1)
+           ELSE (SELECT value FROM settings WHERE key = 'score_from') - 1 END AS after
+    FROM parts p;
+-- Offline scoring replaces earlier scores of the same span.
+DELETE FROM window_scores WHERE (SELECT value FROM settings WHERE key = 'mode') = 'offline'
+   AND last_ts > (SELECT value FROM settings WHERE key = 'score_from') - 1;
+
+-- For each model, lstm_ae_detect scores its windows in batches of 256. The id carries the
+-- window's identity through as JSON.
+INSERT OR REPLACE INTO window_scores
+SELECT m.name, json_extract(d.id, '$[0]'), json_extract(d.id, '$[1]'), json_extract(d.id, '$[2]'),
+       json_extract(d.id, '$[3]'), json_extract(d.id, '$[4]'), d.n_steps, d.score, d.threshold, d.is_anomaly
+  FROM models m,
+       lstm_ae_detect(m.model,
+         'SELECT json_array(w.part, w.first_rowid, w.last_rowid, w.first_order, w.last_order), w.window
+            FROM win_' || m.detector || ' w JOIN temp.score_from s ON s.part = w.part
+           WHERE s.scope_key = ' || quote(m.scope_key) || ' AND w.last_order > s.after') d;
+
+UPDATE models SET threshold = threshold;  -- (thresholds live in the models; nothing to do)
+INSERT OR REPLACE INTO watermarks
+  SELECT scope_key, max(last_ts) FROM window_scores ws JOIN models m ON m.name = ws.detector GROUP BY scope_key;
+
+-- ---- alerts -------------------------------------------------------------------------------
+-- An event is flagged by a detector when one of that detector's anomalous windows covers it;
+-- flagged by the verdict when at least `vote` detectors flag it. Runs of flagged events of the
+-- same partition (no unflagged event between them) merge into one alert.
+DROP TABLE IF EXISTS temp.flags;
+CREATE TEMP TABLE flags AS
+  SELECT e.id, e.part, e.ts, count(DISTINCT m.detector) AS votes
+    FROM window_scores ws
+    JOIN models m ON m.name = ws.detector
+    JOIN detect_events e ON e.part = ws.part AND e.ts BETWEEN ws.first_ts AND ws.last_ts
+   WHERE ws.is_anomaly
+   GROUP BY e.id;
+
+CREATE TABLE IF NOT EXISTS alerts(
+  id INTEGER PRIMARY KEY,
+  scope_key TEXT, function TEXT, part TEXT,
+  first_ts INTEGER, last_ts INTEGER, first_time TEXT, last_time TEXT,
+  first_event_id INTEGER, last_event_id INTEGER, n_events INTEGER, flows TEXT,  -- JSON array
+  score_s REAL, threshold_s REAL, vote_s INTEGER,
+  score_m REAL, threshold_m REAL, vote_m INTEGER,
+  score_l REAL, threshold_l REAL, vote_l INTEGER,
+  votes INTEGER, verdict TEXT,
+  explanation TEXT,             -- the top reason of the strongest window
+  explain_json TEXT);           -- lstm_ae_explain of that window
+DELETE FROM alerts WHERE last_ts > (SELECT min(after) FROM temp.score_from);
+
+INSERT INTO alerts(scope_key, function, part, first_ts, last_ts, first_time, last_time,
+                   first_event_id, last_event_id, n_events, flows, votes, verdict)
+SELECT p.scope_key, fe.function, i.part, min(i.ts), max(i.ts),
+       strftime('%Y-%m-%dT%H:%M:%fZ', min(i.ts) / 1000.0, 'unixepoch'),
+       strftime('%Y-%m-%dT%H:%M:%fZ', max(i.ts) / 1000.0, 'unixepoch'),
+       min(i.id), max(i.id), count(*), NULL, max(i.votes), 'anomalous'
+  FROM (SELECT e.id, e.part, e.ts, coalesce(f.votes, 0) AS votes,
+               -- islands: flagged events with no unflagged event of the partition between them
+               row_number() OVER (PARTITION BY e.part ORDER BY e.ts, e.id)
+             - row_number() OVER (PARTITION BY e.part, f.votes >= (SELECT value FROM settings WHERE key = 'vote')
+                                  ORDER BY e.ts, e.id) AS island,
+               f.votes >= (SELECT value FROM settings WHERE key = 'vote') AS hit
+          FROM detect_events e LEFT JOIN temp.flags f ON f.id = e.id
+         WHERE e.part IN (SELECT part FROM temp.flags)) i
+  JOIN parts p ON p.part = i.part
+  JOIN function_events fe ON fe.id = i.id
+ WHERE i.hit AND i.ts > (SELECT min(after) FROM temp.score_from)
+ GROUP BY i.part, i.island;
+
+UPDATE alerts SET flows = (SELECT json_group_array(flow) FROM (SELECT DISTINCT f2.flow FROM function_events f2
+    JOIN detect_events d2 ON d2.id = f2.id
+   WHERE d2.part = alerts.part AND d2.ts BETWEEN alerts.first_ts AND alerts.last_ts AND f2.flow IS NOT NULL))
+ WHERE explanation IS NULL;
+
+-- Per detector: the strongest window overlapping the alert, its threshold and whether it voted.
+UPDATE alerts SET
+  score_s = (SELECT max(score) FROM window_scores ws WHERE ws.detector = alerts.scope_key || '/s' AND ws.part = alerts.part AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts),
+  score_m = (SELECT max(score) FROM window_scores ws WHERE ws.detector = alerts.scope_key || '/m' AND ws.part = alerts.part AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts),
+  score_l = (SELECT max(score) FROM window_scores ws WHERE ws.detector = alerts.scope_key || '/l' AND ws.part = alerts.part AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts),
+  threshold_s = (SELECT threshold FROM models WHERE name = alerts.scope_key || '/s'),
+  threshold_m = (SELECT threshold FROM models WHERE name = alerts.scope_key || '/m'),
+  threshold_l = (SELECT threshold FROM models WHERE name = alerts.scope_key || '/l')
+ WHERE explanation IS NULL;
+UPDATE alerts SET vote_s = score_s > threshold_s, vote_m = score_m > threshold_m, vote_l = score_l > threshold_l
+ WHERE explanation IS NULL;
+
+-- Explanation: the window (of any detector) with the highest score relative to its threshold.
+UPDATE alerts SET explain_json = (
+  SELECT lstm_ae_explain(m.model, w.window)
+    FROM (SELECT ws.detector, ws.first_ts, ws.last_ts, ws.first_id
+            FROM window_scores ws JOIN models m2 ON m2.name = ws.detector
+           WHERE ws.part = alerts.part AND ws.is_anomaly AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts
+           ORDER BY ws.score / ws.threshold DESC LIMIT 1) best
+    JOIN models m ON m.name = best.detector
+    JOIN (SELECT 's' AS det, part, first_rowid, first_order, last_order, window FROM win_s WHERE part = alerts.part
+          UNION ALL SELECT 'm', part, first_rowid, first_order, last_order, window FROM win_m WHERE part = alerts.part
+          UNION ALL SELECT 'l', part, first_rowid, first_order, last_order, window FROM win_l WHERE part = alerts.part) w
+      ON w.det = m.detector AND w.first_order = best.first_ts AND w.last_order = best.last_ts AND w.first_rowid = best.first_id)
+ WHERE explanation IS NULL;
+UPDATE alerts SET explanation = coalesce(json_extract(explain_json, '$.top[0].reason'), '(no explanation)')
+ WHERE explanation IS NULL;
+
+-- ---- views --------------------------------------------------------------------------------
+CREATE VIEW IF NOT EXISTS alert_events AS
+  SELECT a.id AS alert_id, fe.* FROM alerts a
+    JOIN detect_events d ON d.part = a.part AND d.ts BETWEEN a.first_ts AND a.last_ts
+    JOIN function_events fe ON fe.id = d.id;
+-- One row per invocation: its highest window score per detector and whether an alert covers it.
+CREATE VIEW IF NOT EXISTS flow_verdicts AS
+  SELECT fe.function, fe.flow, min(fe.ts) AS first_ts, max(fe.ts) AS last_ts,
+         max(EXISTS (SELECT 1 FROM alerts a WHERE a.part = d.part AND d.ts BETWEEN a.first_ts AND a.last_ts)) AS anomalous
+    FROM function_events fe JOIN detect_events d ON d.id = fe.id
+   WHERE fe.flow IS NOT NULL
+   GROUP BY fe.function, fe.flow;
+
+COMMIT;
+SELECT printf('pipeline: %d models, %d windows scored, %d alerts', (SELECT count(*) FROM models),
+              (SELECT count(*) FROM window_scores), (SELECT count(*) FROM alerts));
