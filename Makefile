@@ -86,6 +86,11 @@ bench: all deps-bench
 demo: all
 	@BUILD=$(BUILD) sh sql/demo.sh
 
+# The testbed evaluation: generate, import, train on the clean days, score the attack days, and
+# print detection per scenario and false alarms (also build/eval.json). EVAL_ARGS passes options.
+eval: all
+	@FNGUARD_BUILD=$(BUILD) /usr/bin/python3 fixtures/testbed/eval.py $(EVAL_ARGS)
+
 format:
 	clang-format -i core/*.c core/*.h ext/*.c ext/*.h tests/unit/*.c tests/bench/*.c
 
