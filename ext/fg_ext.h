@@ -28,5 +28,8 @@ int fg_register_version(sqlite3 *db);
 int fg_register_windows(sqlite3 *db);
 int fg_register_lstm(sqlite3 *db);
 int fg_register_dbscan(sqlite3 *db);
+int fg_register_cloudtrail(sqlite3 *db);
+int fg_register_lambdalog(sqlite3 *db);
+int fg_register_xray(sqlite3 *db);
 
 #endif

@@ -52,6 +52,9 @@ static const struct {
     {"fn_windows", fg_register_windows},
     {"lstm_ae", fg_register_lstm},
     {"dbscan", fg_register_dbscan},
+    {"cloudtrail_events", fg_register_cloudtrail},
+    {"lambda_log_events", fg_register_lambdalog},
+    {"xray_segments", fg_register_xray},
 };
 
 #ifdef _WIN32

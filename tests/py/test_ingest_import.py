@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+"""Ingestion properties the SQL golden tests cannot show (they run in one :memory: session):
+
+- sql/import.sql is all or nothing: a failing import leaves no rows behind, in a database file;
+- a database file whose schema calls the file-reading functions (a view, a trigger) cannot read
+  files when an analyst opens it: "unsafe use of virtual table";
+- a truly empty directory (git cannot hold one) gives zero rows; a file the process may not read
+  is an error naming it (skipped when running as root, which reads anything).
+
+Run by tests/run-tests.sh with FNGUARD_BUILD set; stdlib only.
+"""
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("FNGUARD_BUILD", "build")
+EXT = os.path.join(ROOT, BUILD, "fnguard")
+
+
+def connect(path=":memory:"):
+    db = sqlite3.connect(path)
+    db.enable_load_extension(True)
+    db.load_extension(EXT)
+    return db
+
+
+def sqlite_cli(db, *params, stdin_file):
+    cmd = ["sqlite3", db, "-cmd", ".load " + EXT]
+    for name, value in params:
+        cmd += ["-cmd", ".param set %s %s" % (name, value)]
+    with open(stdin_file) as f:
+        return subprocess.run(cmd, stdin=f, cwd=ROOT, capture_output=True, text=True)
+
+
+def check(cond, what):
+    if not cond:
+        print("FAIL:", what)
+        sys.exit(1)
+    print("ok:", what)
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        # --- all or nothing ---------------------------------------------------------------------
+        case = os.path.join(tmp, "case.db")
+        r = sqlite_cli(case, (":cloudtrail", "fixtures/ingest/cloudtrail"),
+                       (":lambda", "fixtures/ingest/lambda"),
+                       (":xray", "fixtures/ingest/xray-bad"), stdin_file=os.path.join(ROOT, "sql/import.sql"))
+        check(r.returncode != 0, "a failing import exits with an error")
+        check("xray_segments: fixtures/ingest/xray-bad/bad-document.json: trace" in r.stderr,
+              "... which names the bad file (%s)" % r.stderr.strip().splitlines()[-1])
+        db = sqlite3.connect(case)
+        counts = [db.execute("SELECT count(*) FROM %s" % t).fetchone()[0]
+                  for t in ("cloudtrail", "lambda_logs", "xray", "function_events")]
+        check(counts == [0, 0, 0, 0], "nothing was imported (rows: %s)" % counts)
+        db.close()
+        r = sqlite_cli(case, (":cloudtrail", "fixtures/ingest/cloudtrail"),
+                       (":lambda", "fixtures/ingest/lambda"), (":xray", "fixtures/ingest/xray"),
+                       stdin_file=os.path.join(ROOT, "sql/import.sql"))
+        check(r.returncode == 0 and "19 function events" in r.stdout, "the same import, fixed, succeeds")
+
+        # --- a hostile database: views and triggers must not read files -------------------------
+        hostile = os.path.join(tmp, "hostile.db")
+        db = connect(hostile)
+        secret = os.path.join(ROOT, "fixtures/ingest/cloudtrail")
+        db.executescript("""
+            CREATE VIEW v_ct AS SELECT * FROM cloudtrail_events('%s');
+            CREATE VIEW v_ll AS SELECT * FROM lambda_log_events('%s');
+            CREATE VIEW v_xr AS SELECT * FROM xray_segments('%s');
+            CREATE TABLE t(x); CREATE TABLE loot(v);
+            CREATE TRIGGER tr AFTER INSERT ON t BEGIN
+              INSERT INTO loot SELECT record FROM cloudtrail_events('%s');
+            END;
+        """ % (secret, secret, secret, secret))
+        db.close()
+        db = connect(hostile)  # the analyst opens it
+        for view in ("v_ct", "v_ll", "v_xr"):
+            try:
+                db.execute("SELECT count(*) FROM %s" % view).fetchall()
+                check(False, "view %s is refused" % view)
+            except sqlite3.OperationalError as e:
+                check("unsafe use of virtual table" in str(e), "view %s is refused: %s" % (view, e))
+        try:
+            db.execute("INSERT INTO t VALUES (1)")
+            check(False, "the trigger is refused")
+        except sqlite3.OperationalError as e:
+            check("unsafe use of virtual table" in str(e), "the trigger is refused: %s" % e)
+        check(db.execute("SELECT count(*) FROM loot").fetchone()[0] == 0, "nothing was read")
+        # the analyst's own statements work
+        n = db.execute("SELECT count(*) FROM cloudtrail_events(?)", (secret,)).fetchone()[0]
+        check(n == 7, "direct use works (%d rows)" % n)
+
+        # --- empty directory, unreadable file --------------------------------------------------
+        empty = os.path.join(tmp, "empty")
+        os.mkdir(empty)
+        for fn in ("cloudtrail_events", "lambda_log_events", "xray_segments"):
+            n = db.execute("SELECT count(*) FROM %s(?)" % fn, (empty,)).fetchone()[0]
+            check(n == 0, "%s(empty directory) gives no rows" % fn)
+        if os.geteuid() != 0:
+            locked = os.path.join(tmp, "locked.json")
+            with open(locked, "w") as f:
+                f.write("[]")
+            os.chmod(locked, 0)
+            try:
+                db.execute("SELECT count(*) FROM cloudtrail_events(?)", (locked,)).fetchall()
+                check(False, "an unreadable file is an error")
+            except sqlite3.OperationalError as e:
+                check("cannot open '%s': Permission denied" % locked in str(e), "unreadable: %s" % e)
+        else:
+            print("(running as root: the unreadable-file check is skipped)")
+        db.close()
+
+
+if __name__ == "__main__":
+    main()
