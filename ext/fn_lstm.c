@@ -93,6 +93,7 @@ typedef struct cache_entry {
   uint32_t crc;
   unsigned long gen;   /* changes whenever the slot is refilled */
   unsigned long used;  /* LRU clock */
+  const void *seen;    /* address the BLOB last arrived at (see get_scorer) */
   scorer *s;
 } cache_entry;
 
@@ -147,7 +148,11 @@ static scorer *get_scorer(sqlite3_context *ctx, sqlite3_value **argv, int i, con
   int slot = -1, lru = 0;
   for (int k = 0; k < CACHE_N; k++) {
     cache_entry *e = &c->e[k];
-    if (e->s && e->n == n && e->crc == crc && memcmp(e->blob, blob, (size_t)n) == 0) {
+    /* A model from a subquery usually arrives at the same address row after row: then the
+    ** length and the checksum in its header identify it, and the byte-for-byte comparison (a
+    ** few hundred KB) is done only when the address changes. */
+    if (e->s && e->n == n && e->crc == crc && (e->seen == (const void *)blob || memcmp(e->blob, blob, (size_t)n) == 0)) {
+      e->seen = blob;
       slot = k;
       break;
     }
@@ -172,7 +177,7 @@ static scorer *get_scorer(sqlite3_context *ctx, sqlite3_value **argv, int i, con
     cache_entry *e = &c->e[lru];
     scorer_free(e->s);
     free(e->blob);
-    e->s = s, e->blob = copy, e->n = n, e->crc = crc, e->gen = ++c->gen;
+    e->s = s, e->blob = copy, e->n = n, e->crc = crc, e->gen = ++c->gen, e->seen = blob;
     slot = lru;
   }
   c->e[slot].used = ++c->clock;
