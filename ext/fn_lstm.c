@@ -35,6 +35,8 @@
 
 #include <jansson.h>
 
+#include <cblas.h>
+
 #include "featurize.h"
 #include "model.h"
 #include "train.h"
@@ -615,7 +617,8 @@ static void update_final(sqlite3_context *ctx) {
 ** gives one; is_anomaly is score > threshold (NULL without a threshold).
 **
 **   CREATE TABLE x(id, score REAL, threshold REAL, is_anomaly INTEGER, n_steps INTEGER,
-**                  model HIDDEN, query HIDDEN, thr HIDDEN)
+**                  model HIDDEN, query HIDDEN, thr HIDDEN, threads HIDDEN)
+** (the fourth argument, threads, is the OpenBLAS thread count while scoring; default 1)
 **
 ** Because it runs SQL text given as an argument, it is DIRECTONLY: a view or trigger in a hostile
 ** database cannot make it run a query of its choosing on the analyst's connection.
@@ -628,6 +631,7 @@ static void update_final(sqlite3_context *ctx) {
 #define DET_COL_MODEL 5
 #define DET_COL_QUERY 6
 #define DET_COL_THR 7
+#define DET_COL_THREADS 8
 #define DET_BATCH 256
 
 typedef struct det_vtab {
@@ -643,6 +647,8 @@ typedef struct det_cursor {
   sqlite3_stmt *q;
   int q_done;
   double thr;             /* NaN = none */
+  int threads;            /* OpenBLAS threads while scoring (default 1: at these sizes a second
+                             thread mostly spins, see README Performance) */
   sqlite3_value *ids[DET_BATCH];
   float err[DET_BATCH];
   int steps[DET_BATCH];
@@ -653,7 +659,7 @@ typedef struct det_cursor {
 
 static int det_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **pp, char **pzErr) {
   int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id, score REAL, threshold REAL, is_anomaly INTEGER, "
-                                    "n_steps INTEGER, model HIDDEN, query HIDDEN, thr HIDDEN)");
+                                    "n_steps INTEGER, model HIDDEN, query HIDDEN, thr HIDDEN, threads HIDDEN)");
   if (rc != SQLITE_OK) return rc;
   det_vtab *v = sqlite3_malloc(sizeof *v);
   if (!v) return SQLITE_NOMEM;
@@ -669,10 +675,10 @@ static int det_disconnect(sqlite3_vtab *p) {
   return SQLITE_OK;
 }
 
-/* idxNum bits: 1 model, 2 query, 4 thr — argv of xFilter in that order. Model and query are
-** required: a plan without them is refused. */
+/* idxNum bits: 1 model, 2 query, 4 thr, 8 threads — argv of xFilter in that order. Model and
+** query are required: a plan without them is refused. */
 static int det_best_index(sqlite3_vtab *tab, sqlite3_index_info *info) {
-  int at[3] = {-1, -1, -1};
+  int at[4] = {-1, -1, -1, -1};
   for (int i = 0; i < info->nConstraint; i++) {
     const struct sqlite3_index_constraint *c = &info->aConstraint[i];
     if (c->iColumn < DET_COL_MODEL || c->op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
@@ -686,7 +692,7 @@ static int det_best_index(sqlite3_vtab *tab, sqlite3_index_info *info) {
   }
   int n = 0;
   info->idxNum = 0;
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < 4; k++) {
     if (at[k] < 0) continue;
     info->idxNum |= 1 << k;
     info->aConstraintUsage[at[k]].argvIndex = ++n;
@@ -774,7 +780,10 @@ static int det_fill(det_cursor *c) {
   }
   fz_batch_shrink(&c->fb, c->n);
   ae_batch b = fz_batch_view(&c->fb);
+  int saved = openblas_get_num_threads();
+  if (saved != c->threads) openblas_set_num_threads(c->threads);
   ae_forward(&m->s, m->params, &b, c->work, c->err);
+  if (saved != c->threads) openblas_set_num_threads(saved);
   return SQLITE_OK;
 }
 
@@ -798,6 +807,11 @@ static int det_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, 
     int t = sqlite3_value_type(argv[2]);
     if (t != SQLITE_INTEGER && t != SQLITE_FLOAT) return det_error(c, "lstm_ae_detect: threshold must be a number");
     c->thr = sqlite3_value_double(argv[2]);
+  }
+  c->threads = 1;
+  if ((idxNum & 8) && sqlite3_value_type(argv[argc - 1]) != SQLITE_NULL) {
+    c->threads = sqlite3_value_int(argv[argc - 1]);
+    if (c->threads < 1 || c->threads > 256) return det_error(c, "lstm_ae_detect: threads must be in [1, 256]");
   }
   const char *sql = (const char *)sqlite3_value_text(argv[1]);
   if (sqlite3_prepare_v2(v->db, sql, -1, &c->q, 0) != SQLITE_OK)

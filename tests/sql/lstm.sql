@@ -29,6 +29,7 @@ SELECT 'null-value', lstm_ae_score(model, '{"fields":["key","ms"],"steps":[["ope
 SELECT 'detect=score', count(*) = 1400, max(abs(d.score - lstm_ae_score(m.model, w.window))) < 1e-5
   FROM models m, lstm_ae_detect(m.model, 'SELECT rowid, window FROM w') d JOIN w ON w.rowid = d.id;
 SELECT 'detect-threshold', sum(is_anomaly) = 0, min(threshold) = max(threshold) FROM models m, lstm_ae_detect(m.model, 'SELECT rowid, window FROM w');
+SELECT 'detect-threads', count(*) = 1400 FROM models m, lstm_ae_detect(m.model, 'SELECT rowid, window FROM w', NULL, 2);
 SELECT 'detect-override', sum(is_anomaly) = count(*) FROM models m, lstm_ae_detect(m.model, 'SELECT rowid, window FROM w', 0);
 -- explanations name the step and value at fault
 SELECT 'explain', json_extract(e, '$.top[0].step') = 3, json_extract(e, '$.top[0].field'),
@@ -77,6 +78,7 @@ SELECT * FROM lstm_ae_detect((SELECT model FROM models WHERE name = 'm'), 'SELEC
 SELECT * FROM lstm_ae_detect((SELECT model FROM models WHERE name = 'm'), 'DELETE FROM ev');
 SELECT * FROM lstm_ae_detect((SELECT model FROM models WHERE name = 'm'), 'SELECT 1');
 SELECT * FROM lstm_ae_detect((SELECT model FROM models WHERE name = 'm'));
+SELECT * FROM lstm_ae_detect((SELECT model FROM models WHERE name = 'm'), 'SELECT rowid, window FROM w', NULL, 0);
 -- lstm_ae_detect runs SQL text: it cannot be used from a view or trigger
 CREATE VIEW bad AS SELECT * FROM lstm_ae_detect((SELECT model FROM models WHERE name = 'm'), 'SELECT rowid, window FROM w');
 SELECT count(*) FROM bad;
