@@ -4,6 +4,8 @@
 #   make test       install missing packages, build, run unit tests (cmocka) and SQL tests
 #   make sanitize   the whole test suite again under ASan+UBSan (build-asan/)
 #   make demo       the main job: build, generate a testbed, import, train, score, print alerts
+#   make notebooks  run notebooks/*.ipynb headless against a small case
+#   make eval       the testbed evaluation (build/eval.json)
 #   make bench      benchmarks against PyTorch / pure SQL, printed as ratios (needs python3-torch)
 #   make deps       install missing Debian packages (apt-get as root, else print the command)
 #   make format     clang-format every C file;  make lint: clang-tidy + cppcheck
@@ -33,7 +35,7 @@ UNIT_SRC  = $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HDRS      = $(wildcard core/*.h ext/*.h tests/unit/*.h)
 
-.PHONY: all build-all test unit sqltest sanitize demo bench deps deps-py deps-bench format lint clean eval
+.PHONY: notebooks all build-all test unit sqltest sanitize demo bench deps deps-py deps-bench format lint clean eval
 
 # The public targets first make sure the packages are there, then build in a sub-make, whose
 # pkg-config calls see the freshly installed packages.
@@ -71,8 +73,14 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libfgcore.a $(HDRS)
 	$(CC) $(CFLAGS_ALL) -Itests/unit $< -o $@ $(BUILD)/libfgcore.a $(LDFLAGS_ALL) $(LIBS) -lcmocka
 
 # --- tests --------------------------------------------------------------------------------------
-test: all
+# make test also runs the notebooks (tests/py/test_notebooks.py skips with 77 without Jupyter),
+# so it installs the Jupyter/pandas/matplotlib packages too.
+test: all deps-py
 	@BUILD=$(BUILD) sh tests/run-tests.sh
+
+# Run only the notebooks, headless, against the small testbed case.
+notebooks: all deps-py
+	@FNGUARD_BUILD=$(BUILD) /usr/bin/python3 tests/py/test_notebooks.py
 
 # Same suite, instrumented. The sqlite3 CLI is not built with ASan, so the SQL tests preload the
 # runtime (tests/run-tests.sh does that when SANITIZE=1).
