@@ -62,26 +62,26 @@ CREATE TABLE IF NOT EXISTS detect_events(
   duration_ms REAL, rel_start_ms REAL, depth INTEGER, memory_mb REAL, gap_ms REAL);
 CREATE INDEX IF NOT EXISTS detect_events_part_ts ON detect_events(part, ts);
 INSERT INTO detect_events
-SELECT fe.id,
-       CASE (SELECT value FROM settings WHERE key = 'partition')
-         WHEN 'flow' THEN fe.function || '/' || coalesce(fe.flow, 'none') ELSE fe.function END,
-       CASE (SELECT value FROM settings WHERE key = 'scope')
-         WHEN 'app' THEN coalesce(fe.app, fe.function) ELSE fe.function END,
-       fe.ts, fe.event, fe.event_type, fe.parent, fe.resource, fe.status,
-       CASE fe.outside_lambda WHEN 1 THEN 'outside' WHEN 0 THEN 'lambda' END,
-       fe.duration_ms, fe.rel_start_ms, fe.depth,
-       CASE WHEN fe.event = 'lambda:REPORT' THEN
-         (SELECT l.max_memory_mb FROM lambda_logs l
-           WHERE l.function = fe.function AND l.request_id = fe.flow AND l.type = 'REPORT' LIMIT 1) END,
-       NULL
-  FROM function_events fe
- WHERE fe.id > coalesce((SELECT max(id) FROM detect_events), -1)
- ORDER BY fe.id;
--- gap_ms for rows that lack it (new ones): the previous event of the same partition.
-UPDATE detect_events AS d SET gap_ms = coalesce(d.ts - (
-    SELECT p.ts FROM detect_events p WHERE p.part = d.part AND (p.ts < d.ts OR (p.ts = d.ts AND p.id < d.id))
-     ORDER BY p.ts DESC, p.id DESC LIMIT 1), 0)
- WHERE d.gap_ms IS NULL;
+SELECT n.*,
+       -- gap_ms: time since the previous event of the partition; for a partition's first new row,
+       -- since its last row already there (an online run appends). LAG, not a correlated subquery
+       -- per row: that one is quadratic in a partition's length (minutes at 300k events).
+       coalesce(n.ts - coalesce(lag(n.ts) OVER (PARTITION BY n.part ORDER BY n.ts, n.id),
+                               (SELECT max(p.ts) FROM detect_events p WHERE p.part = n.part AND p.ts <= n.ts)), 0)
+  FROM (SELECT fe.id,
+               CASE (SELECT value FROM settings WHERE key = 'partition')
+                 WHEN 'flow' THEN fe.function || '/' || coalesce(fe.flow, 'none') ELSE fe.function END AS part,
+               CASE (SELECT value FROM settings WHERE key = 'scope')
+                 WHEN 'app' THEN coalesce(fe.app, fe.function) ELSE fe.function END,
+               fe.ts, fe.event, fe.event_type, fe.parent, fe.resource, fe.status,
+               CASE fe.outside_lambda WHEN 1 THEN 'outside' WHEN 0 THEN 'lambda' END,
+               fe.duration_ms, fe.rel_start_ms, fe.depth,
+               CASE WHEN fe.event = 'lambda:REPORT' THEN
+                 (SELECT l.max_memory_mb FROM lambda_logs l
+                   WHERE l.function = fe.function AND l.request_id = fe.flow AND l.type = 'REPORT' LIMIT 1) END
+          FROM function_events fe
+         WHERE fe.id > coalesce((SELECT max(id) FROM detect_events), -1)) n
+ ORDER BY n.id;
 
 CREATE TABLE IF NOT EXISTS parts(part TEXT PRIMARY KEY, scope_key TEXT NOT NULL);
 INSERT OR IGNORE INTO parts SELECT DISTINCT part, scope_key FROM detect_events;
@@ -110,30 +110,44 @@ CREATE TABLE IF NOT EXISTS models(
   model BLOB NOT NULL);
 
 -- Training: one aggregate per scope and size; INSERT OR REPLACE inside this transaction, so a
--- failure keeps the old models. Windows must lie entirely in the normal period.
+-- failure keeps the old models. Windows must lie entirely in the normal period. Each size's
+-- windows are read part by part (part = ? is pushed down to fn_windows) in the order of
+-- train_jobs, so the GROUP BY needs no sort of a million window texts.
 CREATE TEMP VIEW IF NOT EXISTS need_training AS
   SELECT DISTINCT scope_key FROM parts
    WHERE (SELECT value FROM settings WHERE key = 'retrain') = 1
       OR scope_key NOT IN (SELECT scope_key FROM models);
+DROP TABLE IF EXISTS temp.train_jobs;
+CREATE TEMP TABLE train_jobs(scope_key TEXT, part TEXT, PRIMARY KEY(scope_key, part));
+INSERT INTO temp.train_jobs SELECT scope_key, part FROM parts WHERE scope_key IN (SELECT scope_key FROM need_training);
+DROP TABLE IF EXISTS temp.trained;
+CREATE TEMP TABLE trained(scope_key TEXT, detector TEXT, n INTEGER, model BLOB);
+INSERT INTO temp.trained
+  SELECT j.scope_key, 's', count(*), lstm_ae_train(w.window, (SELECT value FROM settings WHERE key = 'options'))
+    FROM temp.train_jobs j CROSS JOIN win_s w ON w.part = j.part
+   WHERE w.first_order >= (SELECT value FROM settings WHERE key = 'train_from')
+     AND w.last_order < (SELECT value FROM settings WHERE key = 'train_to')
+   GROUP BY j.scope_key HAVING count(*) >= (SELECT value FROM settings WHERE key = 'min_windows');
+INSERT INTO temp.trained
+  SELECT j.scope_key, 'm', count(*), lstm_ae_train(w.window, (SELECT value FROM settings WHERE key = 'options'))
+    FROM temp.train_jobs j CROSS JOIN win_m w ON w.part = j.part
+   WHERE w.first_order >= (SELECT value FROM settings WHERE key = 'train_from')
+     AND w.last_order < (SELECT value FROM settings WHERE key = 'train_to')
+   GROUP BY j.scope_key HAVING count(*) >= (SELECT value FROM settings WHERE key = 'min_windows');
+INSERT INTO temp.trained
+  SELECT j.scope_key, 'l', count(*), lstm_ae_train(w.window, (SELECT value FROM settings WHERE key = 'options'))
+    FROM temp.train_jobs j CROSS JOIN win_l w ON w.part = j.part
+   WHERE w.first_order >= (SELECT value FROM settings WHERE key = 'train_from')
+     AND w.last_order < (SELECT value FROM settings WHERE key = 'train_to')
+   GROUP BY j.scope_key HAVING count(*) >= (SELECT value FROM settings WHERE key = 'min_windows');
 INSERT OR REPLACE INTO models(name, scope, scope_key, detector, window_size, fields, threshold,
                               train_from, train_to, created, options, n_windows, model)
-SELECT name, scope, scope_key, detector, json_extract(lstm_ae_info(model), '$.window'),
-       json_extract(lstm_ae_info(model), '$.fields'), lstm_ae_threshold(model), f, t,
-       strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), o, n, model
-  FROM (SELECT p.scope_key || '/' || d.detector AS name, (SELECT value FROM settings WHERE key = 'scope') AS scope,
-               p.scope_key, d.detector, s1.value AS f, s2.value AS t, s3.value AS o, count(*) AS n,
-               lstm_ae_train(d.window, s3.value) AS model
-          FROM (SELECT 's' AS detector, part, first_order, last_order, window FROM win_s
-                UNION ALL SELECT 'm', part, first_order, last_order, window FROM win_m
-                UNION ALL SELECT 'l', part, first_order, last_order, window FROM win_l) d
-          JOIN parts p ON p.part = d.part
-          JOIN settings s1 ON s1.key = 'train_from'
-          JOIN settings s2 ON s2.key = 'train_to'
-          JOIN settings s3 ON s3.key = 'options'
-         WHERE p.scope_key IN (SELECT scope_key FROM need_training)
-           AND d.first_order >= s1.value AND d.last_order < s2.value
-         GROUP BY p.scope_key, d.detector
-        HAVING count(*) >= (SELECT value FROM settings WHERE key = 'min_windows'));
+SELECT t.scope_key || '/' || t.detector, (SELECT value FROM settings WHERE key = 'scope'), t.scope_key, t.detector,
+       json_extract(lstm_ae_info(t.model), '$.window'), json_extract(lstm_ae_info(t.model), '$.fields'),
+       lstm_ae_threshold(t.model), (SELECT value FROM settings WHERE key = 'train_from'),
+       (SELECT value FROM settings WHERE key = 'train_to'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+       (SELECT value FROM settings WHERE key = 'options'), t.n, t.model
+  FROM temp.trained t;
 
 -- ---- scoring ------------------------------------------------------------------------------
 -- Online mode scores windows ending after the scope's watermark (and reads each partition only
@@ -145,13 +159,22 @@ CREATE TABLE IF NOT EXISTS window_scores(
   n_steps INTEGER, score REAL, threshold REAL, is_anomaly INTEGER,
   PRIMARY KEY (detector, part, first_ts, last_ts, first_id));
 CREATE INDEX IF NOT EXISTS window_scores_part ON window_scores(part, first_ts);
+CREATE INDEX IF NOT EXISTS window_scores_part_last ON window_scores(part, last_ts);
 
+-- after: score windows whose last event is later; read_from: where each partition is read from
+-- (the ts of the 20th event before that point), so fn_windows builds only the windows that are
+-- scored plus a few, not a partition's whole history (first_order >= ? is pushed down).
+DROP TABLE IF EXISTS temp.score_from;
 CREATE TEMP TABLE score_from AS
-  SELECT p.part, p.scope_key,
-         CASE (SELECT value FROM settings WHERE key = 'mode')
-           WHEN 'online' THEN coalesce((SELECT ts FROM watermarks w WHERE w.scope_key = p.scope_key), -1)
-           ELSE (SELECT value FROM settings WHERE key = 'score_from') - 1 END AS after
-    FROM parts p;
+  SELECT part, scope_key, after,
+         coalesce((SELECT e.ts FROM detect_events e WHERE e.part = a.part AND e.ts <= a.after
+                    ORDER BY e.ts DESC LIMIT 1 OFFSET 19), -1) AS read_from
+    FROM (SELECT p.part, p.scope_key,
+                 CASE (SELECT value FROM settings WHERE key = 'mode')
+                   WHEN 'online' THEN coalesce((SELECT ts FROM watermarks w WHERE w.scope_key = p.scope_key),
+                                               (SELECT value FROM settings WHERE key = 'score_from') - 1)
+                   ELSE (SELECT value FROM settings WHERE key = 'score_from') - 1 END AS after
+            FROM parts p) a;
 -- Offline scoring replaces earlier scores of the same span.
 DELETE FROM window_scores WHERE (SELECT value FROM settings WHERE key = 'mode') = 'offline'
    AND last_ts > (SELECT value FROM settings WHERE key = 'score_from') - 1;
@@ -164,10 +187,9 @@ SELECT m.name, json_extract(d.id, '$[0]'), json_extract(d.id, '$[1]'), json_extr
   FROM models m,
        lstm_ae_detect(m.model,
          'SELECT json_array(w.part, w.first_rowid, w.last_rowid, w.first_order, w.last_order), w.window
-            FROM win_' || m.detector || ' w JOIN temp.score_from s ON s.part = w.part
+            FROM temp.score_from s CROSS JOIN win_' || m.detector || ' w ON w.part = s.part AND w.first_order >= s.read_from
            WHERE s.scope_key = ' || quote(m.scope_key) || ' AND w.last_order > s.after') d;
 
-UPDATE models SET threshold = threshold;  -- (thresholds live in the models; nothing to do)
 INSERT OR REPLACE INTO watermarks
   SELECT scope_key, max(last_ts) FROM window_scores ws JOIN models m ON m.name = ws.detector GROUP BY scope_key;
 
@@ -180,7 +202,7 @@ CREATE TEMP TABLE flags AS
   SELECT e.id, e.part, e.ts, count(DISTINCT m.detector) AS votes
     FROM window_scores ws
     JOIN models m ON m.name = ws.detector
-    JOIN detect_events e ON e.part = ws.part AND e.ts BETWEEN ws.first_ts AND ws.last_ts
+    CROSS JOIN detect_events e ON e.part = ws.part AND e.ts BETWEEN ws.first_ts AND ws.last_ts
    WHERE ws.is_anomaly
    GROUP BY e.id;
 
@@ -233,18 +255,25 @@ UPDATE alerts SET
 UPDATE alerts SET vote_s = score_s > threshold_s, vote_m = score_m > threshold_m, vote_l = score_l > threshold_l
  WHERE explanation IS NULL;
 
--- Explanation: the window (of any detector) with the highest score relative to its threshold.
+-- Explanation: the window (of any detector) with the highest score relative to its threshold,
+-- rebuilt from fn_windows with part = ? and first_order >= ? pushed down (a few rows read).
+DROP TABLE IF EXISTS temp.best;
+CREATE TEMP TABLE best AS
+  SELECT alert_id, detector, part, first_ts, first_id FROM (
+    SELECT a.id AS alert_id, ws.detector, ws.part, ws.first_ts, ws.first_id,
+           row_number() OVER (PARTITION BY a.id ORDER BY ws.score / ws.threshold DESC, ws.first_ts, ws.detector) AS rk
+      FROM alerts a JOIN window_scores ws ON ws.part = a.part AND ws.last_ts >= a.first_ts AND ws.first_ts <= a.last_ts
+     WHERE a.explanation IS NULL AND ws.is_anomaly)
+   WHERE rk = 1;
 UPDATE alerts SET explain_json = (
-  SELECT lstm_ae_explain(m.model, w.window)
-    FROM (SELECT ws.detector, ws.first_ts, ws.last_ts, ws.first_id
-            FROM window_scores ws JOIN models m2 ON m2.name = ws.detector
-           WHERE ws.part = alerts.part AND ws.is_anomaly AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts
-           ORDER BY ws.score / ws.threshold DESC LIMIT 1) best
-    JOIN models m ON m.name = best.detector
-    JOIN (SELECT 's' AS det, part, first_rowid, first_order, last_order, window FROM win_s WHERE part = alerts.part
-          UNION ALL SELECT 'm', part, first_rowid, first_order, last_order, window FROM win_m WHERE part = alerts.part
-          UNION ALL SELECT 'l', part, first_rowid, first_order, last_order, window FROM win_l WHERE part = alerts.part) w
-      ON w.det = m.detector AND w.first_order = best.first_ts AND w.last_order = best.last_ts AND w.first_rowid = best.first_id)
+  SELECT lstm_ae_explain(m.model,
+           CASE m.detector
+             WHEN 's' THEN (SELECT w.window FROM win_s w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id)
+             WHEN 'm' THEN (SELECT w.window FROM win_m w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id)
+             WHEN 'l' THEN (SELECT w.window FROM win_l w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id)
+           END)
+    FROM temp.best b JOIN models m ON m.name = b.detector
+   WHERE b.alert_id = alerts.id)
  WHERE explanation IS NULL;
 UPDATE alerts SET explanation = coalesce(json_extract(explain_json, '$.top[0].reason'), '(no explanation)')
  WHERE explanation IS NULL;
