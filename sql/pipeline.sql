@@ -32,23 +32,51 @@ BEGIN;
 CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value);
 INSERT OR IGNORE INTO settings VALUES
   ('scope', 'function'), ('partition', 'function'), ('mode', 'offline'), ('vote', 1),
-  ('min_windows', 20), ('retrain', 0),
-  ('options', '{"hidden":32,"epochs":15,"patience":3,"lr":0.01,"max_windows":4000,"seed":42}'),
+  ('min_windows', 20), ('retrain', 0), ('threshold_quantile', 0.999), ('calibration_windows', 20000),
+  ('holdout', 0.2), ('update_options', '{"epochs":30,"lr":0.005,"patience":6}'),
+  ('options', '{"hidden":32,"epochs":25,"patience":4,"lr":0.01,"max_windows":8000,"seed":42}'),
   ('train_from', (SELECT min(ts) FROM function_events)),
   ('train_to', (SELECT max(ts) - 86400000 FROM function_events));
 INSERT OR IGNORE INTO settings VALUES ('score_from', (SELECT value FROM settings WHERE key = 'train_to'));
 -- Settings are checked by constraints whose names are the error messages.
 CREATE TEMP TABLE check_settings(
-  scope, partition, mode, vote, n_events,
+  scope, partition, mode, vote, n_events, threshold_quantile, options, train_from, train_to,
+  min_windows, calibration_windows, retrain, holdout, update_options,
   CONSTRAINT "setting scope must be 'function' or 'app'" CHECK (scope IN ('function', 'app')),
   CONSTRAINT "setting partition must be 'function' or 'flow'" CHECK (partition IN ('function', 'flow')),
   CONSTRAINT "setting mode must be 'offline' or 'online'" CHECK (mode IN ('offline', 'online')),
   CONSTRAINT "setting vote must be 1, 2 or 3" CHECK (vote IN (1, 2, 3)),
-  CONSTRAINT "function_events is empty: run sql/import.sql first" CHECK (n_events > 0));
+  CONSTRAINT "function_events is empty: run sql/import.sql first" CHECK (n_events > 0),
+  CONSTRAINT "setting threshold_quantile must be between 0.5 and 1"
+    CHECK (typeof(threshold_quantile) IN ('integer', 'real') AND threshold_quantile BETWEEN 0.5 AND 1),
+  CONSTRAINT "setting options must be a JSON object" CHECK (json_valid(options) AND json_type(options) = 'object'),
+  CONSTRAINT "setting train_to must be after train_from" CHECK (train_to > train_from),
+  CONSTRAINT "setting min_windows must be a positive integer" CHECK (typeof(min_windows) = 'integer' AND min_windows > 0),
+  CONSTRAINT "setting calibration_windows must be a positive integer"
+    CHECK (typeof(calibration_windows) = 'integer' AND calibration_windows > 0),
+  CONSTRAINT "setting retrain must be 0 or 1" CHECK (retrain IN (0, 1)),
+  CONSTRAINT "setting holdout must be at least 0 and below 1"
+    CHECK (typeof(holdout) IN ('integer', 'real') AND holdout >= 0 AND holdout < 1),
+  CONSTRAINT "setting update_options must be a JSON object"
+    CHECK (json_valid(update_options) AND json_type(update_options) = 'object'));
 INSERT INTO temp.check_settings SELECT
   (SELECT value FROM settings WHERE key = 'scope'), (SELECT value FROM settings WHERE key = 'partition'),
   (SELECT value FROM settings WHERE key = 'mode'), (SELECT value FROM settings WHERE key = 'vote'),
-  (SELECT count(*) FROM function_events);
+  (SELECT count(*) FROM function_events), (SELECT value FROM settings WHERE key = 'threshold_quantile'),
+  (SELECT value FROM settings WHERE key = 'options'), (SELECT value FROM settings WHERE key = 'train_from'),
+  (SELECT value FROM settings WHERE key = 'train_to'), (SELECT value FROM settings WHERE key = 'min_windows'),
+  (SELECT value FROM settings WHERE key = 'calibration_windows'), (SELECT value FROM settings WHERE key = 'retrain'),
+  (SELECT value FROM settings WHERE key = 'holdout'), (SELECT value FROM settings WHERE key = 'update_options');
+-- The normal period [train_from, train_to) is split: models learn from [train_from, fit_to) and
+-- their thresholds come from the last `holdout` of it, [fit_to, train_to), windows they never
+-- saw (see thresholds below); holdout 0 calibrates on the training windows themselves.
+DROP TABLE IF EXISTS temp.periods;
+CREATE TEMP TABLE periods AS
+  SELECT f AS train_from, t AS train_to, CASE WHEN h > 0 THEN f + CAST((t - f) * (1 - h) AS INTEGER) ELSE t END AS fit_to,
+         CASE WHEN h > 0 THEN f + CAST((t - f) * (1 - h) AS INTEGER) ELSE f END AS cal_from
+    FROM (SELECT (SELECT value FROM settings WHERE key = 'train_from') AS f,
+                 (SELECT value FROM settings WHERE key = 'train_to') AS t,
+                 (SELECT value FROM settings WHERE key = 'holdout') AS h);
 
 -- ---- features -----------------------------------------------------------------------------
 -- One row per function event, keyed by its function_events id; new events are appended, so an
@@ -57,30 +85,43 @@ INSERT INTO temp.check_settings SELECT
 -- the models see rates: floods and loops; memory_mb is the invocation's peak memory on REPORT;
 -- caller says whether a call with the function's credentials came from Lambda or from outside.
 CREATE TABLE IF NOT EXISTS detect_events(
-  id INTEGER PRIMARY KEY, part TEXT NOT NULL, scope_key TEXT NOT NULL, ts INTEGER NOT NULL,
-  event TEXT, event_type TEXT, parent TEXT, resource TEXT, status TEXT, caller TEXT,
-  duration_ms REAL, rel_start_ms REAL, depth INTEGER, memory_mb REAL, gap_ms REAL);
+  id INTEGER PRIMARY KEY, part TEXT NOT NULL, scope_key TEXT NOT NULL, function TEXT NOT NULL,
+  ts INTEGER NOT NULL, event TEXT, event_type TEXT, parent TEXT, resource TEXT, status TEXT, caller TEXT,
+  duration_ms REAL, rel_start_ms REAL, depth INTEGER, memory_mb REAL, gap_ms REAL, rate_1m INTEGER);
 CREATE INDEX IF NOT EXISTS detect_events_part_ts ON detect_events(part, ts);
+CREATE INDEX IF NOT EXISTS detect_events_ts ON detect_events(ts);
 INSERT INTO detect_events
-SELECT n.*,
+WITH new AS (
+  SELECT fe.id,
+         CASE (SELECT value FROM settings WHERE key = 'partition')
+           WHEN 'flow' THEN fe.function || '/' || coalesce(fe.flow, 'none') ELSE fe.function END AS part,
+         CASE (SELECT value FROM settings WHERE key = 'scope')
+           WHEN 'app' THEN coalesce(fe.app, fe.function) ELSE fe.function END AS scope_key,
+         fe.function, fe.ts, fe.event, fe.event_type, fe.parent, fe.resource, fe.status,
+         CASE fe.outside_lambda WHEN 1 THEN 'outside' WHEN 0 THEN 'lambda' END AS caller,
+         CASE WHEN fe.event IN ('lambda:REPORT', 'lambda:INIT_START') THEN fe.duration_ms END AS duration_ms,
+         fe.rel_start_ms, fe.depth,
+         CASE WHEN fe.event = 'lambda:REPORT' THEN
+           (SELECT l.max_memory_mb FROM lambda_logs l
+             WHERE l.function = fe.function AND l.request_id = fe.flow AND l.type = 'REPORT' LIMIT 1) END AS memory_mb
+    FROM function_events fe
+   WHERE fe.id > coalesce((SELECT max(id) FROM detect_events), -1)),
+ctx AS (   -- the new rows, and the old ones of the minute before them (rate_1m of an online run)
+  SELECT id, function, ts, 1 AS is_new FROM new
+  UNION ALL
+  SELECT id, function, ts, 0 FROM detect_events WHERE ts >= (SELECT min(ts) FROM new) - 60000),
+rate AS (
+  SELECT id, count(*) OVER (PARTITION BY function ORDER BY ts RANGE BETWEEN 60000 PRECEDING AND CURRENT ROW) AS n
+    FROM ctx)
+SELECT n.id, n.part, n.scope_key, n.function, n.ts, n.event, n.event_type, n.parent, n.resource, n.status, n.caller,
+       n.duration_ms, n.rel_start_ms, n.depth, n.memory_mb,
        -- gap_ms: time since the previous event of the partition; for a partition's first new row,
        -- since its last row already there (an online run appends). LAG, not a correlated subquery
        -- per row: that one is quadratic in a partition's length (minutes at 300k events).
        coalesce(n.ts - coalesce(lag(n.ts) OVER (PARTITION BY n.part ORDER BY n.ts, n.id),
-                               (SELECT max(p.ts) FROM detect_events p WHERE p.part = n.part AND p.ts <= n.ts)), 0)
-  FROM (SELECT fe.id,
-               CASE (SELECT value FROM settings WHERE key = 'partition')
-                 WHEN 'flow' THEN fe.function || '/' || coalesce(fe.flow, 'none') ELSE fe.function END AS part,
-               CASE (SELECT value FROM settings WHERE key = 'scope')
-                 WHEN 'app' THEN coalesce(fe.app, fe.function) ELSE fe.function END,
-               fe.ts, fe.event, fe.event_type, fe.parent, fe.resource, fe.status,
-               CASE fe.outside_lambda WHEN 1 THEN 'outside' WHEN 0 THEN 'lambda' END,
-               fe.duration_ms, fe.rel_start_ms, fe.depth,
-               CASE WHEN fe.event = 'lambda:REPORT' THEN
-                 (SELECT l.max_memory_mb FROM lambda_logs l
-                   WHERE l.function = fe.function AND l.request_id = fe.flow AND l.type = 'REPORT' LIMIT 1) END
-          FROM function_events fe
-         WHERE fe.id > coalesce((SELECT max(id) FROM detect_events), -1)) n
+                               (SELECT max(p.ts) FROM detect_events p WHERE p.part = n.part AND p.ts <= n.ts)), 0),
+       r.n
+  FROM new n JOIN rate r ON r.id = n.id
  ORDER BY n.id;
 
 CREATE TABLE IF NOT EXISTS parts(part TEXT PRIMARY KEY, scope_key TEXT NOT NULL);
@@ -88,11 +129,11 @@ INSERT OR IGNORE INTO parts SELECT DISTINCT part, scope_key FROM detect_events;
 
 -- ---- windows: three sizes -----------------------------------------------------------------
 CREATE VIRTUAL TABLE IF NOT EXISTS win_s USING fn_windows(source=detect_events, partition=part, order=ts,
-  fields='event,event_type,parent,resource,status,caller,duration_ms,rel_start_ms,depth,memory_mb,gap_ms', size=5);
+  fields='event,parent,resource,status,caller,duration_ms,memory_mb,rate_1m', size=5);
 CREATE VIRTUAL TABLE IF NOT EXISTS win_m USING fn_windows(source=detect_events, partition=part, order=ts,
-  fields='event,event_type,parent,resource,status,caller,duration_ms,rel_start_ms,depth,memory_mb,gap_ms', size=10);
+  fields='event,parent,resource,status,caller,duration_ms,memory_mb,rate_1m', size=10);
 CREATE VIRTUAL TABLE IF NOT EXISTS win_l USING fn_windows(source=detect_events, partition=part, order=ts,
-  fields='event,event_type,parent,resource,status,caller,duration_ms,rel_start_ms,depth,memory_mb,gap_ms', size=20);
+  fields='event,parent,resource,status,caller,duration_ms,memory_mb,rate_1m', size=20);
 
 -- ---- models -------------------------------------------------------------------------------
 CREATE TABLE IF NOT EXISTS models(
@@ -102,8 +143,9 @@ CREATE TABLE IF NOT EXISTS models(
   detector TEXT NOT NULL,       -- 's', 'm', 'l'
   window_size INTEGER NOT NULL,
   fields TEXT NOT NULL,         -- JSON array
-  threshold REAL,               -- DBSCAN over held-out normal windows' errors (NULL: too few)
-  train_from INTEGER, train_to INTEGER,
+  threshold REAL,               -- calibrated on [cal_from, cal_to) (see thresholds below)
+  train_from INTEGER, train_to INTEGER,   -- the windows it learned from
+  cal_from INTEGER, cal_to INTEGER,       -- the normal windows its threshold comes from
   created TEXT NOT NULL,
   options TEXT,
   n_windows INTEGER,
@@ -125,29 +167,127 @@ CREATE TEMP TABLE trained(scope_key TEXT, detector TEXT, n INTEGER, model BLOB);
 INSERT INTO temp.trained
   SELECT j.scope_key, 's', count(*), lstm_ae_train(w.window, (SELECT value FROM settings WHERE key = 'options'))
     FROM temp.train_jobs j CROSS JOIN win_s w ON w.part = j.part
-   WHERE w.first_order >= (SELECT value FROM settings WHERE key = 'train_from')
-     AND w.last_order < (SELECT value FROM settings WHERE key = 'train_to')
+   WHERE w.first_order >= (SELECT train_from FROM temp.periods) AND w.last_order < (SELECT fit_to FROM temp.periods)
    GROUP BY j.scope_key HAVING count(*) >= (SELECT value FROM settings WHERE key = 'min_windows');
 INSERT INTO temp.trained
   SELECT j.scope_key, 'm', count(*), lstm_ae_train(w.window, (SELECT value FROM settings WHERE key = 'options'))
     FROM temp.train_jobs j CROSS JOIN win_m w ON w.part = j.part
-   WHERE w.first_order >= (SELECT value FROM settings WHERE key = 'train_from')
-     AND w.last_order < (SELECT value FROM settings WHERE key = 'train_to')
+   WHERE w.first_order >= (SELECT train_from FROM temp.periods) AND w.last_order < (SELECT fit_to FROM temp.periods)
    GROUP BY j.scope_key HAVING count(*) >= (SELECT value FROM settings WHERE key = 'min_windows');
 INSERT INTO temp.trained
   SELECT j.scope_key, 'l', count(*), lstm_ae_train(w.window, (SELECT value FROM settings WHERE key = 'options'))
     FROM temp.train_jobs j CROSS JOIN win_l w ON w.part = j.part
-   WHERE w.first_order >= (SELECT value FROM settings WHERE key = 'train_from')
-     AND w.last_order < (SELECT value FROM settings WHERE key = 'train_to')
+   WHERE w.first_order >= (SELECT train_from FROM temp.periods) AND w.last_order < (SELECT fit_to FROM temp.periods)
    GROUP BY j.scope_key HAVING count(*) >= (SELECT value FROM settings WHERE key = 'min_windows');
 INSERT OR REPLACE INTO models(name, scope, scope_key, detector, window_size, fields, threshold,
-                              train_from, train_to, created, options, n_windows, model)
+                              train_from, train_to, cal_from, cal_to, created, options, n_windows, model)
 SELECT t.scope_key || '/' || t.detector, (SELECT value FROM settings WHERE key = 'scope'), t.scope_key, t.detector,
        json_extract(lstm_ae_info(t.model), '$.window'), json_extract(lstm_ae_info(t.model), '$.fields'),
-       lstm_ae_threshold(t.model), (SELECT value FROM settings WHERE key = 'train_from'),
-       (SELECT value FROM settings WHERE key = 'train_to'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+       NULL, p.train_from, p.fit_to, p.cal_from, p.train_to, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
        (SELECT value FROM settings WHERE key = 'options'), t.n, t.model
-  FROM temp.trained t;
+  FROM temp.trained t, temp.periods p;
+
+-- ---- delta update -------------------------------------------------------------------------
+-- The paper's delta model, for a legitimate change of behaviour (a deploy adding an API call):
+-- set update_scope (a scope_key), update_from and update_to (unix ms: normal windows after the
+-- change, e.g. its first hours) and run the pipeline. Each model of that scope continues training
+-- (lstm_ae_update with update_options; new values join its vocabulary) on the windows of
+-- [update_from, update_to), four times over, plus an even sample of its own training windows
+-- about twice their number, so the old behaviour, which the function still has, is not
+-- forgotten. Windows holding an event listed in not_normal (function_events ids an analyst ruled
+-- out, e.g. an attack in that span) are left out. Then the threshold is calibrated again (below,
+-- on the same held-out normal windows as before) and the update_* keys are removed: it runs once.
+CREATE TABLE IF NOT EXISTS not_normal(id INTEGER PRIMARY KEY);
+DROP TABLE IF EXISTS temp.check_update;
+CREATE TEMP TABLE check_update(scope_known, update_from, update_to,
+  CONSTRAINT "setting update_scope must name a scope that has models" CHECK (scope_known),
+  CONSTRAINT "settings update_from and update_to must be set, update_to after update_from" CHECK (update_to > update_from));
+INSERT INTO temp.check_update
+  SELECT EXISTS (SELECT 1 FROM models WHERE scope_key = s.value),
+         (SELECT value FROM settings WHERE key = 'update_from'), (SELECT value FROM settings WHERE key = 'update_to')
+    FROM settings s WHERE s.key = 'update_scope' AND s.value IS NOT NULL;
+DROP TABLE IF EXISTS temp.upd;
+CREATE TEMP TABLE upd AS
+  SELECT m.name, m.detector, m.scope_key, m.train_from, m.train_to,
+         (SELECT value FROM settings WHERE key = 'update_from') AS f, (SELECT value FROM settings WHERE key = 'update_to') AS t,
+         1 + coalesce(m.n_windows, 0) / (2 * max(1, (SELECT count(*) FROM parts p JOIN detect_events e ON e.part = p.part
+              AND e.ts >= (SELECT value FROM settings WHERE key = 'update_from') AND e.ts < (SELECT value FROM settings WHERE key = 'update_to')
+            WHERE p.scope_key = m.scope_key))) AS k
+    FROM models m WHERE m.scope_key = (SELECT value FROM settings WHERE key = 'update_scope');
+CREATE TEMP VIEW IF NOT EXISTS upd_copies(c) AS VALUES (1), (2), (3), (4);
+UPDATE models SET threshold = NULL, model = (
+  SELECT lstm_ae_update(models.model, x.window, (SELECT value FROM settings WHERE key = 'update_options')) FROM (
+    SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
+      CROSS JOIN win_s w ON w.part = p.part CROSS JOIN temp.upd_copies
+     WHERE u.name = models.name AND w.first_order >= u.f AND w.last_order < u.t
+    UNION ALL
+    SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
+      CROSS JOIN win_s w ON w.part = p.part
+     WHERE u.name = models.name AND w.first_order >= u.train_from AND w.last_order < u.train_to AND w.first_rowid % u.k = 0) x
+   WHERE NOT EXISTS (SELECT 1 FROM not_normal n JOIN detect_events e ON e.id = n.id
+                      WHERE e.part = x.part AND e.ts BETWEEN x.first_order AND x.last_order))
+ WHERE name IN (SELECT name FROM temp.upd WHERE detector = 's');
+UPDATE models SET threshold = NULL, model = (
+  SELECT lstm_ae_update(models.model, x.window, (SELECT value FROM settings WHERE key = 'update_options')) FROM (
+    SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
+      CROSS JOIN win_m w ON w.part = p.part CROSS JOIN temp.upd_copies
+     WHERE u.name = models.name AND w.first_order >= u.f AND w.last_order < u.t
+    UNION ALL
+    SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
+      CROSS JOIN win_m w ON w.part = p.part
+     WHERE u.name = models.name AND w.first_order >= u.train_from AND w.last_order < u.train_to AND w.first_rowid % u.k = 0) x
+   WHERE NOT EXISTS (SELECT 1 FROM not_normal n JOIN detect_events e ON e.id = n.id
+                      WHERE e.part = x.part AND e.ts BETWEEN x.first_order AND x.last_order))
+ WHERE name IN (SELECT name FROM temp.upd WHERE detector = 'm');
+UPDATE models SET threshold = NULL, model = (
+  SELECT lstm_ae_update(models.model, x.window, (SELECT value FROM settings WHERE key = 'update_options')) FROM (
+    SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
+      CROSS JOIN win_l w ON w.part = p.part CROSS JOIN temp.upd_copies
+     WHERE u.name = models.name AND w.first_order >= u.f AND w.last_order < u.t
+    UNION ALL
+    SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
+      CROSS JOIN win_l w ON w.part = p.part
+     WHERE u.name = models.name AND w.first_order >= u.train_from AND w.last_order < u.train_to AND w.first_rowid % u.k = 0) x
+   WHERE NOT EXISTS (SELECT 1 FROM not_normal n JOIN detect_events e ON e.id = n.id
+                      WHERE e.part = x.part AND e.ts BETWEEN x.first_order AND x.last_order))
+ WHERE name IN (SELECT name FROM temp.upd WHERE detector = 'l');
+DELETE FROM settings WHERE key IN ('update_scope', 'update_from', 'update_to');
+
+-- ---- thresholds ---------------------------------------------------------------------------
+-- A model comes with a threshold: DBSCAN over the errors of its validation windows (10% of at
+-- most max_windows). Measured on the testbed (make eval), that edge of the dense cluster sits
+-- near the 90th-97th percentile of normal errors: several percent of normal windows would be
+-- alarms. So every model without a threshold here (new, or set to NULL after lstm_ae_update) is
+-- calibrated on the normal period: its scope's windows of [train_from, train_to) — an even
+-- sample of at most calibration_windows, most of them never trained on — are scored, and the
+-- threshold is the larger of DBSCAN over those errors and their threshold_quantile quantile
+-- (0.999: one normal window in a thousand above it). Normal data only, never the scored period.
+DROP TABLE IF EXISTS temp.cal;
+CREATE TEMP TABLE cal(name TEXT, score REAL);
+INSERT INTO temp.cal
+SELECT m.name, d.score
+  FROM models m,
+       lstm_ae_detect(m.model,
+         'SELECT w.first_rowid, w.window FROM parts p CROSS JOIN win_' || m.detector || ' w ON w.part = p.part
+           WHERE p.scope_key = ' || quote(m.scope_key) || ' AND w.first_order >= ' || m.cal_from ||
+         ' AND w.last_order < ' || m.cal_to || ' AND w.first_rowid % ' ||
+         (1 + (SELECT count(*) FROM parts p JOIN detect_events e ON e.part = p.part AND e.ts >= m.cal_from AND e.ts < m.cal_to
+                WHERE p.scope_key = m.scope_key) / (SELECT value FROM settings WHERE key = 'calibration_windows')) || ' = 0') d
+ WHERE m.threshold IS NULL;
+DROP TABLE IF EXISTS temp.calibrated;
+CREATE TEMP TABLE calibrated AS
+  SELECT m.name, coalesce(max(coalesce(d.t, q.t), coalesce(q.t, d.t)), lstm_ae_threshold(m.model)) AS threshold
+    FROM models m
+    LEFT JOIN (SELECT name, dbscan_threshold(score) AS t FROM temp.cal GROUP BY name) d ON d.name = m.name
+    LEFT JOIN (SELECT name, score AS t
+                 FROM (SELECT name, score, row_number() OVER (PARTITION BY name ORDER BY score) AS rk,
+                              count(*) OVER (PARTITION BY name) AS n FROM temp.cal)
+                WHERE rk = 1 + CAST((n - 1) * (SELECT value FROM settings WHERE key = 'threshold_quantile') AS INTEGER)) q
+      ON q.name = m.name
+   WHERE m.threshold IS NULL;
+UPDATE models SET threshold = (SELECT threshold FROM temp.calibrated c WHERE c.name = models.name),
+                  model = lstm_ae_set_threshold(model, (SELECT threshold FROM temp.calibrated c WHERE c.name = models.name))
+ WHERE name IN (SELECT name FROM temp.calibrated);
 
 -- ---- scoring ------------------------------------------------------------------------------
 -- Online mode scores windows ending after the scope's watermark (and reads each partition only
@@ -271,11 +411,18 @@ UPDATE alerts SET explain_json = (
              WHEN 's' THEN (SELECT w.window FROM win_s w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id)
              WHEN 'm' THEN (SELECT w.window FROM win_m w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id)
              WHEN 'l' THEN (SELECT w.window FROM win_l w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id)
-           END)
+           END, 5)
     FROM temp.best b JOIN models m ON m.name = b.detector
    WHERE b.alert_id = alerts.id)
  WHERE explanation IS NULL;
-UPDATE alerts SET explanation = coalesce(json_extract(explain_json, '$.top[0].reason'), '(no explanation)')
+-- The explanation is the top reason, except that a value never seen in training, when one is among
+-- the five largest errors, is named first: a confidently wrong guess at a known value can weigh
+-- more in the score (Brier up to 2) than a value the model cannot know (1 + the spread of its
+-- guess), but the new value is what an analyst needs to see.
+UPDATE alerts SET explanation = coalesce(
+    (SELECT t.value ->> '$.reason' FROM json_each(explain_json, '$.top') t
+      WHERE t.value ->> '$.reason' LIKE '%never seen in training%' ORDER BY t.key LIMIT 1),
+    json_extract(explain_json, '$.top[0].reason'), '(no explanation)')
  WHERE explanation IS NULL;
 
 -- ---- views --------------------------------------------------------------------------------
