@@ -1,0 +1,305 @@
+#!/usr/bin/python3
+"""Tests of sql/pipeline.sql on small synthetic function_events (fixtures/pipeline/synth.py):
+
+ 1. injected anomalies — a new API call, a burst of invocations, an invocation far slower than
+    usual — each raise an alert on the right function, covering the injected event, whose
+    explanation names the culprit;
+ 2. the clean hours of the scored period raise no alert, and normal windows are rarely flagged;
+ 3. the whole pipeline is deterministic: two runs on copies give identical models, scores, alerts;
+ 4. delta update: a legitimate change alerts; after lstm_ae_update on post-change windows it
+    stops alerting, while an attack injected after the update is still detected;
+ 5. online mode scores only windows after the watermark; a run with no new events adds nothing;
+ 6. retraining is atomic: a failing retrain leaves the old models (and alerts) as they were, a
+    successful one replaces every model;
+ 7. bad settings fail with the constraint-named error and change nothing.
+Every run goes through the sqlite3 CLI, as an analyst runs it. Run by tests/run-tests.sh with
+FNGUARD_BUILD set; exit 0 pass, 77 skip, 1 fail. Standard library only.
+"""
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("FNGUARD_BUILD", "build")
+EXT = os.path.join(ROOT, BUILD, "fnguard")
+PIPELINE = os.environ.get("FNGUARD_PIPELINE", os.path.join(ROOT, "sql", "pipeline.sql"))  # experiments
+sys.path.insert(0, os.path.join(ROOT, "fixtures", "pipeline"))
+import synth  # noqa: E402
+
+H = synth.HOUR
+T0 = synth.T0
+SEED = 7
+TR = 96         # hours of normal traffic to learn from; 12 more are scored
+failures = []
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    checks += 1
+    if cond:
+        print("ok:", what)
+    else:
+        print("FAIL:", what)
+        failures.append(what)
+    return cond
+
+
+def connect(path):
+    db = sqlite3.connect(path, isolation_level=None)
+    db.enable_load_extension(True)
+    db.load_extension(EXT)
+    return db
+
+
+def pipeline(path, expect_ok=True):
+    with open(PIPELINE) as f:
+        r = subprocess.run(["sqlite3", path, "-cmd", ".load " + EXT], stdin=f, cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    if expect_ok and r.returncode != 0:
+        print(r.stderr)
+        raise SystemExit("FAIL: pipeline run failed on %s" % path)
+    return r
+
+
+def settings(path, **kv):
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value)")
+    for k, v in kv.items():
+        db.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", (k, v))
+    db.commit()
+    db.close()
+
+
+def rows(path, sql, *args):
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
+def copy_models(src, dst):
+    """The fixtures share their first TR hours (same seed), so models trained on one fit another:
+    copying them skips training (the pipeline trains only scopes without models)."""
+    db = sqlite3.connect(dst)
+    db.execute("ATTACH ? AS src", (src,))
+    db.execute(db.execute("SELECT sql FROM src.sqlite_schema WHERE name = 'models'").fetchone()[0])
+    db.execute("INSERT INTO models SELECT * FROM src.models")
+    db.commit()
+    db.close()
+
+
+def alerts_covering(path, function, ts):
+    return rows(path, "SELECT id, first_ts, last_ts, explanation FROM alerts WHERE function = ?"
+                " AND first_ts <= ? AND last_ts >= ?", function, ts, ts)
+
+
+def event_ts(path, flows, event=None):
+    q = "SELECT min(ts) FROM function_events WHERE flow IN (%s)" % ",".join("?" * len(flows))
+    args = list(flows)
+    if event:
+        q += " AND event = ?"
+        args.append(event)
+    return rows(path, q, *args)[0][0]
+
+
+def main():
+    if not os.path.exists(EXT + ".so"):
+        print("skip: %s.so not built" % EXT)
+        return 77
+    if shutil.which("sqlite3") is None:
+        print("skip: no sqlite3 CLI")
+        return 77
+    t_start = time.time()
+    tmp = tempfile.mkdtemp(prefix="fg-pipeline-")
+    try:
+        return run_all(tmp, t_start)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_all(tmp, t_start):
+    common = dict(train_to=T0 + TR * H, score_from=T0 + TR * H)
+
+    # ---- 1, 2: injected anomalies, clean spans ---------------------------------------------------
+    fresh = os.path.join(tmp, "fresh.db")
+    inj = synth.make_db(fresh, seed=SEED, hours=TR + 12, inject=[("new_call", TR + 4), ("burst", TR + 6), ("slow", TR + 8)])
+    settings(fresh, **common)
+    main_db = os.path.join(tmp, "main.db")
+    shutil.copy(fresh, main_db)
+    pipeline(main_db)
+    n_models = rows(main_db, "SELECT count(*) FROM models")[0][0]
+    check(n_models == 6, "two functions x three detectors trained (%d models)" % n_models)
+    check(rows(main_db, "SELECT count(*) FROM models WHERE threshold IS NULL")[0][0] == 0, "every model has a threshold")
+    t_call = event_ts(main_db, inj["new_call"], "secretsmanager:GetSecretValue")
+    a = alerts_covering(main_db, "shop-api", t_call)
+    check(len(a) == 1, "the new API call raises one alert on shop-api covering it")
+    check(a and ("secretsmanager:GetSecretValue" in (a[0][3] or "") or "prod/db-password" in (a[0][3] or "")),
+          "... explained by the new call (%s)" % (a[0][3] if a else None))
+    t_burst = event_ts(main_db, inj["burst"], "lambda:START")
+    a = alerts_covering(main_db, "shop-worker", t_burst + 20000)
+    check(len(a) == 1, "the burst raises an alert on shop-worker covering it")
+    check(a and "rate_1m" in (a[0][3] or ""), "... explained by the rate of events (%s)" % (a[0][3] if a else None))
+    t_slow = event_ts(main_db, inj["slow"], "lambda:REPORT")
+    a = alerts_covering(main_db, "shop-api", t_slow)
+    check(len(a) == 1, "the slow invocation raises an alert on shop-api covering it")
+    check(a and ("duration_ms" in (a[0][3] or "") or "rel_start_ms" in (a[0][3] or "")),
+          "... explained by its duration (%s)" % (a[0][3] if a else None))
+    wrong = alerts_covering(main_db, "shop-worker", t_call) + alerts_covering(main_db, "shop-worker", t_slow) \
+        + alerts_covering(main_db, "shop-api", t_burst + 20000)
+    check(not wrong, "each anomaly is blamed on its own function only (%s)" % wrong)
+    clean = rows(main_db, "SELECT function, first_time, explanation FROM alerts WHERE first_ts < ?", T0 + (TR + 3.5) * H)
+    check(not clean, "the clean hours before the first injection raise no alert (%s)" % clean)
+    # The rest of the scored period: a false alarm here and there is what a threshold at the
+    # 99.9th percentile of normal errors means; a broken threshold would flag far more.
+    burst_end = rows(main_db, "SELECT max(ts) FROM function_events WHERE flow IN (%s)" % ",".join(
+        "'%s'" % f for f in inj["burst"]))[0][0]
+    spans = [(t_call, t_call), (t_burst, burst_end), (t_slow, t_slow)]
+    far = rows(main_db, "SELECT detector, sum(is_anomaly), count(*) FROM window_scores WHERE NOT (%s) GROUP BY 1"
+               % " OR ".join("(first_ts <= %d AND last_ts >= %d)" % (b, a) for a, b in spans))
+    check(all(a <= 0.01 * n for _, a, n in far), "false alarms on normal windows stay under 1%% per detector (%s)"
+          % ", ".join("%s %d/%d" % x for x in far))
+    check(rows(main_db, "SELECT count(*) FROM window_scores WHERE last_ts < ?", T0 + TR * H)[0][0] == 0,
+          "offline scoring covers only windows ending after score_from")
+    fv = rows(main_db, "SELECT count(*), sum(anomalous) FROM flow_verdicts WHERE flow IN (%s)" % ",".join(
+        "'%s'" % f for f in inj["new_call"] + inj["slow"]))[0]
+    check(fv == (2, 2), "flow_verdicts marks the injected invocations anomalous (%s)" % (fv,))
+    ae = rows(main_db, "SELECT count(*) FROM alert_events ae JOIN alerts a ON a.id = ae.alert_id"
+              " WHERE ae.event = 'secretsmanager:GetSecretValue'")[0][0]
+    check(ae == 1, "alert_events lists the culprit event")
+
+    # ---- 3: determinism --------------------------------------------------------------------------
+    again = os.path.join(tmp, "again.db")
+    shutil.copy(fresh, again)
+    pipeline(again)
+    for table, cols in (("models", "name, scope, scope_key, detector, window_size, fields, threshold, train_from,"
+                                   " train_to, options, n_windows, model"),
+                        ("window_scores", "*"), ("alerts", "*"), ("detect_events", "*")):
+        x = rows(main_db, "SELECT %s FROM %s ORDER BY 1, 2, 3, 4, 5" % (cols, table))
+        y = rows(again, "SELECT %s FROM %s ORDER BY 1, 2, 3, 4, 5" % (cols, table))
+        check(x == y and len(x) > 0, "deterministic: %s identical in two runs (%d rows)" % (table, len(x)))
+
+    # ---- 4: delta update -------------------------------------------------------------------------
+    drift = os.path.join(tmp, "drift.db")
+    dinj = synth.make_db(drift, seed=SEED, hours=TR + 12, inject=[("drift", TR + 2), ("attack", TR + 9)])
+    settings(drift, **common)
+    copy_models(main_db, drift)
+    pipeline(drift)
+    drift_flows = dinj["drift"]
+    t_change = event_ts(drift, drift_flows, "dynamodb:GetItem")
+    a = rows(drift, "SELECT count(*) FROM alerts WHERE function = 'shop-api' AND last_ts >= ? AND first_ts < ?"
+             " AND explanation LIKE '%shop-Orders-v2%'", t_change, T0 + (TR + 9) * H)[0][0]
+    check(a >= 1, "before the update, the new behaviour (table shop-Orders-v2) alerts (%d alerts)" % a)
+    n_new = {d: rows(drift, "SELECT count(*) FROM detect_events WHERE part = 'shop-api' AND ts >= ? AND ts < ?",
+                     T0 + (TR + 2) * H, T0 + (TR + 5) * H)[0][0] for d in "s"}
+    check(n_new["s"] > 100, "events after the change to update on: %d" % n_new["s"])
+    thr_before = dict(rows(drift, "SELECT name, threshold FROM models"))
+    settings(drift, update_scope="shop-api", update_from=T0 + (TR + 2) * H, update_to=T0 + (TR + 5) * H,
+             score_from=T0 + (TR + 5) * H)
+    pipeline(drift)
+    db = connect(drift)
+    info = db.execute("SELECT name, threshold, json_extract(lstm_ae_info(model), '$.updates'),"
+                      " lstm_ae_threshold(model) FROM models ORDER BY name").fetchall()
+    db.close()
+    check(all((u == 1) == n.startswith("shop-api/") for n, _, u, _ in info),
+          "the update changed shop-api's three models and no other (%s)" % [(n, u) for n, _, u, _ in info])
+    check(all(t is not None and t == mt for _, t, _, mt in info), "... which were calibrated again")
+    check(all(thr_before[n] == t for n, t, _, _ in info if n.startswith("shop-worker/")), "... the others kept their thresholds")
+    check(rows(drift, "SELECT count(*) FROM settings WHERE key LIKE 'update_%' AND key != 'update_options'")[0][0] == 0,
+          "the update settings are consumed (it runs once)")
+    t_attack = event_ts(drift, dinj["attack"], "iam:CreateUser")
+    after = rows(drift, "SELECT id, first_time, explanation FROM alerts WHERE function = 'shop-api' AND first_ts >= ?"
+                 " AND last_ts < ?", T0 + (TR + 5) * H, t_attack)
+    check(not [x for x in after if "shop-Orders-v2" in x[2]], "after the update, the new behaviour raises no alert (%s)" % after)
+    check(len(after) <= 2, "... and shop-api is as quiet as before the change (%d alerts in 4 hours)" % len(after))
+    a = alerts_covering(drift, "shop-api", t_attack)
+    check(len(a) == 1 and ("iam:CreateUser" in (a[0][3] or "") or "backdoor" in (a[0][3] or "")),
+          "an attack after the update is still detected and explained (%s)" % (a[0][3] if a else None))
+
+    # ---- 5: online mode --------------------------------------------------------------------------
+    online = os.path.join(tmp, "online.db")
+    synth.make_db(online, seed=SEED, hours=TR + 2)
+    settings(online, mode="online", **common)
+    copy_models(main_db, online)
+    pipeline(online)
+    n1 = rows(online, "SELECT count(*) FROM window_scores")[0][0]
+    wm1 = dict(rows(online, "SELECT scope_key, ts FROM watermarks"))
+    lo = rows(online, "SELECT min(last_ts) FROM window_scores")[0][0]
+    check(n1 > 0 and lo >= T0 + TR * H, "first online run scores the windows after score_from (%d)" % n1)
+    check(sorted(wm1) == ["shop-api", "shop-worker"], "... and sets a watermark per scope")
+    synth.append_events(online, SEED, TR + 2, 3)
+    pipeline(online)
+    n2 = rows(online, "SELECT count(*) FROM window_scores")[0][0]
+    later = rows(online, "SELECT m.scope_key, count(*) FROM window_scores ws JOIN models m ON m.name = ws.detector"
+                 " WHERE ws.last_ts > ? GROUP BY 1", T0 + (TR + 2) * H)
+    old_after = rows(online, "SELECT count(*) FROM window_scores ws JOIN models m ON m.name = ws.detector"
+                     " JOIN watermarks w ON w.scope_key = m.scope_key WHERE ws.last_ts <= ?", T0 + TR * H)[0][0]
+    check(n2 > n1 and all(c > 0 for _, c in later), "second online run scores the new events' windows (%d -> %d)" % (n1, n2))
+    check(old_after == 0, "nothing before score_from was scored")
+    added = rows(online, "SELECT count(*) FROM window_scores ws JOIN models m ON m.name = ws.detector"
+                 " WHERE ws.last_ts <= CASE m.scope_key WHEN 'shop-api' THEN ? ELSE ? END",
+                 wm1["shop-api"], wm1["shop-worker"])[0][0]
+    check(added == n1, "windows at or before the watermark were not scored again (%d vs %d)" % (added, n1))
+    wm2 = dict(rows(online, "SELECT scope_key, ts FROM watermarks"))
+    check(all(wm2[k] > wm1[k] for k in wm1), "the watermarks advanced")
+    snap = rows(online, "SELECT * FROM window_scores ORDER BY 1, 2, 3, 4, 5")
+    pipeline(online)
+    check(rows(online, "SELECT * FROM window_scores ORDER BY 1, 2, 3, 4, 5") == snap,
+          "an online run with no new events adds no scores")
+    check(dict(rows(online, "SELECT scope_key, ts FROM watermarks")) == wm2, "... and leaves the watermarks")
+
+    # ---- 6: atomic retraining --------------------------------------------------------------------
+    rt = os.path.join(tmp, "retrain.db")
+    shutil.copy(main_db, rt)
+    before = rows(rt, "SELECT name, model, threshold FROM models ORDER BY name")
+    alerts_before = rows(rt, "SELECT * FROM alerts ORDER BY id")
+    settings(rt, retrain=1, options='{"hidden":8,"epochs":2,"seed":1,"bogus":1}')
+    r = pipeline(rt, expect_ok=False)
+    check(r.returncode != 0 and "lstm_ae_train" in r.stderr and "bogus" in r.stderr,
+          "a retrain with bad options fails, naming the problem (%s)" % r.stderr.strip().splitlines()[-1:])
+    check(rows(rt, "SELECT name, model, threshold FROM models ORDER BY name") == before, "... the old models stay")
+    check(rows(rt, "SELECT * FROM alerts ORDER BY id") == alerts_before, "... and so do the alerts")
+    settings(rt, retrain=1, options='{"hidden":8,"epochs":2,"seed":1}')
+    pipeline(rt)
+    after = rows(rt, "SELECT name, model, threshold FROM models ORDER BY name")
+    check(len(after) == len(before) and all(x[1] != y[1] for x, y in zip(before, after)),
+          "a successful retrain replaces every model")
+
+    # ---- 7: bad settings -------------------------------------------------------------------------
+    small = os.path.join(tmp, "small.db")
+    synth.make_db(small, seed=SEED, hours=6)
+    settings(small, train_to=T0 + 4 * H)
+    cases = [("scope", "team", "setting scope must be 'function' or 'app'"),
+             ("partition", "day", "setting partition must be 'function' or 'flow'"),
+             ("mode", "batch", "setting mode must be 'offline' or 'online'"),
+             ("vote", 4, "setting vote must be 1, 2 or 3"),
+             ("threshold_quantile", 1.5, "setting threshold_quantile must be between 0.5 and 1"),
+             ("options", "hidden=8", "setting options must be a JSON object"),
+             ("train_to", T0 - 1, "setting train_to must be after train_from"),
+             ("min_windows", 0, "setting min_windows must be a positive integer")]
+    for key, value, msg in cases:
+        db_path = os.path.join(tmp, "bad-%s.db" % key)
+        shutil.copy(small, db_path)
+        settings(db_path, **{key: value})
+        r = pipeline(db_path, expect_ok=False)
+        check(r.returncode != 0 and ("CHECK constraint failed: " + msg) in r.stderr,
+              "%s = %r fails with \"%s\" (%s)" % (key, value, msg, r.stderr.strip().splitlines()[-1:]))
+        left = rows(db_path, "SELECT name FROM sqlite_schema WHERE name IN ('models', 'detect_events', 'alerts')")
+        check(not left, "... and creates nothing")
+    empty = os.path.join(tmp, "empty.db")
+    synth.make_db(empty, seed=SEED, hours=0)
+    r = pipeline(empty, expect_ok=False)
+    check(r.returncode != 0 and "function_events is empty: run sql/import.sql first" in r.stderr,
+          "an empty function_events fails with its message")
+
+    print("%d checks, %d failed, %.1f s" % (checks, len(failures), time.time() - t_start))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
