@@ -189,20 +189,29 @@ CREATE TEMP VIEW IF NOT EXISTS need_training AS
 DROP TABLE IF EXISTS temp.train_jobs;
 CREATE TEMP TABLE train_jobs(scope_key TEXT, part TEXT, PRIMARY KEY(scope_key, part));
 INSERT INTO temp.train_jobs SELECT scope_key, part FROM parts WHERE scope_key IN (SELECT scope_key FROM need_training);
+-- The model's window is the vtable's size unless options say otherwise: with partition = 'flow'
+-- (or a short partition) the longest training window can be shorter than a window scored later.
+DROP TABLE IF EXISTS temp.train_options;
+CREATE TEMP TABLE train_options AS
+  SELECT d.detector, CASE WHEN json_extract(o.value, '$.window') IS NULL AND d.size > 0
+                          THEN json_set(o.value, '$.window', d.size) ELSE o.value END AS o
+    FROM (SELECT substr(name, 5) AS detector, CAST(substr(sql, instr(sql, 'size=') + 5) AS INTEGER) AS size
+            FROM sqlite_schema WHERE name IN ('win_s', 'win_m', 'win_l')) d, settings o
+   WHERE o.key = 'options';
 DROP TABLE IF EXISTS temp.trained;
 CREATE TEMP TABLE trained(scope_key TEXT, detector TEXT, n INTEGER, model BLOB);
 INSERT INTO temp.trained
-  SELECT j.scope_key, 's', count(*), lstm_ae_train(w.window, (SELECT value FROM settings WHERE key = 'options'))
+  SELECT j.scope_key, 's', count(*), lstm_ae_train(w.window, (SELECT o FROM temp.train_options WHERE detector = 's'))
     FROM temp.train_jobs j CROSS JOIN win_s w ON w.part = j.part
    WHERE w.first_order >= (SELECT train_from FROM temp.periods) AND w.last_order < (SELECT fit_to FROM temp.periods)
    GROUP BY j.scope_key HAVING count(*) >= (SELECT value FROM settings WHERE key = 'min_windows');
 INSERT INTO temp.trained
-  SELECT j.scope_key, 'm', count(*), lstm_ae_train(w.window, (SELECT value FROM settings WHERE key = 'options'))
+  SELECT j.scope_key, 'm', count(*), lstm_ae_train(w.window, (SELECT o FROM temp.train_options WHERE detector = 'm'))
     FROM temp.train_jobs j CROSS JOIN win_m w ON w.part = j.part
    WHERE w.first_order >= (SELECT train_from FROM temp.periods) AND w.last_order < (SELECT fit_to FROM temp.periods)
    GROUP BY j.scope_key HAVING count(*) >= (SELECT value FROM settings WHERE key = 'min_windows');
 INSERT INTO temp.trained
-  SELECT j.scope_key, 'l', count(*), lstm_ae_train(w.window, (SELECT value FROM settings WHERE key = 'options'))
+  SELECT j.scope_key, 'l', count(*), lstm_ae_train(w.window, (SELECT o FROM temp.train_options WHERE detector = 'l'))
     FROM temp.train_jobs j CROSS JOIN win_l w ON w.part = j.part
    WHERE w.first_order >= (SELECT train_from FROM temp.periods) AND w.last_order < (SELECT fit_to FROM temp.periods)
    GROUP BY j.scope_key HAVING count(*) >= (SELECT value FROM settings WHERE key = 'min_windows');
