@@ -460,6 +460,13 @@ void fz_batch_shrink(fz_batch *b, int B) {
 
 void fz_batch_begin(fz_batch *b, int B) { b->B = B < 1 ? 1 : B > b->cap ? b->cap : B; }
 
+/* Zeroes one padded step (t >= len) of a window in the batch. */
+static void pad_step(const fz_batch *b, int32_t *cat, float *num, uint8_t *ok) {
+  memset(cat, 0, (size_t)b->C * sizeof *cat);
+  memset(num, 0, (size_t)b->N * sizeof *num);
+  memset(ok, 0, (size_t)b->N);
+}
+
 /* Batch arrays are [T][B][.]: window j's step t lives at (t*B + j). */
 void fz_batch_set_data(const fz *z, fz_batch *b, int j, const fz_data *d, size_t idx) {
   const fz_cell *c = d->cells + d->off[idx];
@@ -470,9 +477,7 @@ void fz_batch_set_data(const fz *z, fz_batch *b, int j, const fz_data *d, size_t
     float *num = b->num + ((size_t)t * b->B + j) * b->N;
     uint8_t *ok = b->ok + ((size_t)t * b->B + j) * b->N;
     if (t >= len) {
-      memset(cat, 0, (size_t)b->C * sizeof *cat);
-      memset(num, 0, (size_t)b->N * sizeof *num);
-      memset(ok, 0, (size_t)b->N);
+      pad_step(b, cat, num, ok);
       continue;
     }
     for (int f = 0; f < z->F; f++) {
@@ -495,9 +500,7 @@ void fz_batch_set_window(const fz *z, fz_batch *b, int j, const fg_window *w) {
     float *num = b->num + ((size_t)t * b->B + j) * b->N;
     uint8_t *ok = b->ok + ((size_t)t * b->B + j) * b->N;
     if (t >= len) {
-      memset(cat, 0, (size_t)b->C * sizeof *cat);
-      memset(num, 0, (size_t)b->N * sizeof *num);
-      memset(ok, 0, (size_t)b->N);
+      pad_step(b, cat, num, ok);
       continue;
     }
     for (int f = 0; f < z->F; f++) {
