@@ -50,16 +50,16 @@
 ** trigger that reads the analyst's files when queried (the reason csv.c gives). It is usable in
 ** statements the analyst types, not from the schema. cloudtrail_events_json() reads no file and
 ** keeps the default (neither DIRECTONLY nor INNOCUOUS: it has not been audited for hostile use).
+**
+** This file holds what is CloudTrail's: the columns and how a record fills them. Arguments,
+** planning, iteration, errors and registration are shared with the other ingestion tables
+** (ext/vt_ingest.c).
 */
-#include "fg_ext.h"
-
-#include <stdlib.h>
-#include <string.h>
+#include "vt_ingest.h"
 
 #include "cloudtrail.h"
-#include "ingest.h"
 
-/* Column numbers, in the order of the CREATE TABLE below. */
+/* Column numbers: CT_COLUMNS in order, then the hidden ones vt_ingest.c declares after them. */
 #define CTC_EVENT_TIME 0
 #define CTC_TS 1
 #define CTC_EVENT_SOURCE 2
@@ -94,9 +94,9 @@
 #define CTC_FILE 31
 #define CTC_RECORD_INDEX 32
 #define CTC_INPUT_ERROR 33
-#define CTC_PATH 34 /* hidden: argument 1 (path, or json text) */
-#define CTC_SKIP_ERRORS 35
-#define CTC_RECORD 36
+#define CTC_PATH 34        /* hidden: argument 1 (path, or json text) */
+#define CTC_SKIP_ERRORS 35 /* hidden: argument 2 */
+#define CTC_RECORD 36      /* hidden: ct_def.extra_hidden */
 
 #define CT_COLUMNS                                                                               \
   "event_time TEXT, ts INTEGER, event_source TEXT, event_name TEXT, event TEXT, "                \
@@ -106,7 +106,7 @@
   "error_code TEXT, error_message TEXT, read_only INTEGER, management_event INTEGER, "           \
   "request_id TEXT, event_id TEXT, recipient_account_id TEXT, request_parameters TEXT, "         \
   "response_elements TEXT, resources TEXT, function TEXT, file TEXT, record_index INTEGER, "     \
-  "input_error TEXT, "
+  "input_error TEXT"
 
 /* Which raw member each plain column shows (-1: computed in ctColumn). */
 static const signed char column_field[] = {
@@ -142,28 +142,6 @@ static const signed char column_field[] = {
     [CTC_RESOURCES] = CT_F_RESOURCES,
 };
 
-/* The virtual table: one per module (path or json form). */
-typedef struct ct_vtab {
-  sqlite3_vtab base; /* base class, first */
-  int json_form;     /* 1: cloudtrail_events_json (argument is text, not a path) */
-} ct_vtab;
-
-/* A cursor: one iteration over the inputs. */
-typedef struct ct_cursor {
-  sqlite3_vtab_cursor base; /* base class, first */
-  ig_iter it;               /* inputs, reader, current item */
-  int started;              /* it has been started (ig_end needed) */
-  int eof;                  /* no more rows */
-  sqlite3_int64 rowid;      /* 1, 2, … */
-  char *text;               /* json form: a copy of the argument */
-  char *scratch;            /* decoded values for ctColumn */
-  size_t scratch_cap;       /* its size */
-} ct_cursor;
-
-static const char *module_name(const ct_vtab *t) {
-  return t->json_form ? "cloudtrail_events_json" : "cloudtrail_events";
-}
-
 /* ---- the reader, as ingest.h wants it ------------------------------------------------------ */
 
 static int op_open(void **rd, const char *path, const char *text, size_t n, const char *label,
@@ -180,132 +158,7 @@ static int op_resume(void *rd) { return ct_resume(rd); }
 static void op_close(void *rd) { ct_close(rd); }
 static const ig_ops ct_ops = {op_open, op_next, op_resume, op_close};
 
-/* ---- virtual table methods ----------------------------------------------------------------- */
-
-static int ctConnect(sqlite3 *db, void *aux, int argc, const char *const *argv,
-                     sqlite3_vtab **ppVtab, char **pzErr) {
-  int json_form = aux != NULL;
-  int rc = sqlite3_declare_vtab(db, json_form ? "CREATE TABLE x(" CT_COLUMNS
-                                                "json HIDDEN, skip_errors HIDDEN, record HIDDEN)"
-                                              : "CREATE TABLE x(" CT_COLUMNS
-                                                "path HIDDEN, skip_errors HIDDEN, record HIDDEN)");
-  if (rc != SQLITE_OK) return rc;
-  /* Reads files: never from a view, trigger or CHECK of a database someone else wrote. */
-  if (!json_form) sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
-  ct_vtab *t = sqlite3_malloc(sizeof *t);
-  if (!t) return SQLITE_NOMEM;
-  memset(t, 0, sizeof *t);
-  t->json_form = json_form;
-  *ppVtab = &t->base;
-  return SQLITE_OK;
-}
-
-static int ctDisconnect(sqlite3_vtab *vtab) {
-  sqlite3_free(vtab);
-  return SQLITE_OK;
-}
-
-static int ctOpen(sqlite3_vtab *vtab, sqlite3_vtab_cursor **ppCursor) {
-  ct_cursor *c = sqlite3_malloc(sizeof *c);
-  if (!c) return SQLITE_NOMEM;
-  memset(c, 0, sizeof *c);
-  *ppCursor = &c->base;
-  return SQLITE_OK;
-}
-
-static void reset(ct_cursor *c) {
-  if (c->started) ig_end(&c->it);
-  c->started = 0;
-  sqlite3_free(c->text);
-  c->text = NULL;
-}
-
-static int ctClose(sqlite3_vtab_cursor *cur) {
-  ct_cursor *c = (ct_cursor *)cur;
-  reset(c);
-  sqlite3_free(c->scratch);
-  sqlite3_free(c);
-  return SQLITE_OK;
-}
-
-/* Sets the table's error from err; returns the SQLite code. */
-static int set_error(ct_cursor *c, const fg_err *err) {
-  ct_vtab *t = (ct_vtab *)c->base.pVtab;
-  if (err->code == FG_ENOMEM) return SQLITE_NOMEM;
-  sqlite3_free(t->base.zErrMsg);
-  t->base.zErrMsg = sqlite3_mprintf("%s: %s", module_name(t), err->msg);
-  return SQLITE_ERROR;
-}
-
-static int ctNext(sqlite3_vtab_cursor *cur) {
-  ct_cursor *c = (ct_cursor *)cur;
-  fg_err err;
-  fg_err_clear(&err);
-  int rc = ig_next(&c->it, &err);
-  if (rc < 0) return set_error(c, &err);
-  c->eof = rc == 0;
-  c->rowid++;
-  return SQLITE_OK;
-}
-
-/*
-** xFilter. idxNum bit 1: a skip_errors argument follows the first; bit 2: no argument was
-** given (an error). argv[0] is the path (or JSON text), argv[1] skip_errors. A NULL first
-** argument gives no rows.
-*/
-static int ctFilter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, int argc,
-                    sqlite3_value **argv) {
-  ct_cursor *c = (ct_cursor *)cur;
-  ct_vtab *t = (ct_vtab *)cur->pVtab;
-  reset(c);
-  c->eof = 1;
-  c->rowid = 0;
-  if (idxNum & 2) {
-    sqlite3_free(t->base.zErrMsg);
-    t->base.zErrMsg = sqlite3_mprintf(
-        "%s: missing argument: %s", module_name(t),
-        t->json_form ? "json (the JSON text to read)" : "path (a file, directory or glob)");
-    return SQLITE_ERROR;
-  }
-  if (argc < 1 || sqlite3_value_type(argv[0]) == SQLITE_NULL) return SQLITE_OK;
-  int skip = (idxNum & 1) && argc > 1 ? sqlite3_value_int(argv[1]) != 0 : 0;
-  const char *arg = (const char *)sqlite3_value_text(argv[0]);
-  if (!arg) return SQLITE_NOMEM;
-  fg_err err;
-  fg_err_clear(&err);
-  int rc;
-  if (t->json_form) {
-    int n = sqlite3_value_bytes(argv[0]);
-    c->text = sqlite3_malloc(n + 1);
-    if (!c->text) return SQLITE_NOMEM;
-    memcpy(c->text, arg, (size_t)n + 1);
-    rc = ig_start(&c->it, &ct_ops, NULL, c->text, (size_t)n, "json", skip, &err);
-  } else {
-    rc = ig_start(&c->it, &ct_ops, arg, NULL, 0, NULL, skip, &err);
-  }
-  c->started = 1;
-  if (rc != FG_OK) return set_error(c, &err);
-  return ctNext(cur);
-}
-
-static int ctEof(sqlite3_vtab_cursor *cur) { return ((ct_cursor *)cur)->eof; }
-
-static int ctRowid(sqlite3_vtab_cursor *cur, sqlite_int64 *pRowid) {
-  *pRowid = ((ct_cursor *)cur)->rowid;
-  return SQLITE_OK;
-}
-
-/* Scratch space of n bytes for decoding a value; NULL on OOM. */
-static char *scratch(ct_cursor *c, size_t n) {
-  if (n + 1 > c->scratch_cap) {
-    size_t cap = n + 1 < 4096 ? 4096 : 2 * (n + 1);
-    char *p = sqlite3_realloc64(c->scratch, cap);
-    if (!p) return NULL;
-    c->scratch = p;
-    c->scratch_cap = cap;
-  }
-  return c->scratch;
-}
+/* ---- columns ------------------------------------------------------------------------------ */
 
 static void result_text(sqlite3_context *ctx, const ct_text *t) {
   if (t->s) {
@@ -317,7 +170,7 @@ static void result_text(sqlite3_context *ctx, const ct_text *t) {
 
 /* A member as SQL: strings decoded, objects/arrays compact JSON (subtype 'J', as JSON1 does),
 ** true/false 1/0 (also the strings "true"/"false" when `boolean`), numbers as numbers. */
-static int result_value(sqlite3_context *ctx, ct_cursor *c, const jval *v, int boolean) {
+static int result_value(sqlite3_context *ctx, vi_cursor *c, const jval *v, int boolean) {
   char *buf;
   size_t n;
   int64_t i;
@@ -343,7 +196,7 @@ static int result_value(sqlite3_context *ctx, ct_cursor *c, const jval *v, int b
       } else if (!v->flag) {
         sqlite3_result_text(ctx, v->s, (int)v->n, SQLITE_TRANSIENT);
       } else {
-        if (!(buf = scratch(c, v->n))) return SQLITE_NOMEM;
+        if (!(buf = vi_scratch(c, v->n))) return SQLITE_NOMEM;
         n = js_unescape(v, buf);
         sqlite3_result_text(ctx, buf, (int)n, SQLITE_TRANSIENT);
       }
@@ -353,7 +206,7 @@ static int result_value(sqlite3_context *ctx, ct_cursor *c, const jval *v, int b
       if (!v->flag) {
         sqlite3_result_text(ctx, v->s, (int)v->n, SQLITE_TRANSIENT);
       } else {
-        if (!(buf = scratch(c, v->n))) return SQLITE_NOMEM;
+        if (!(buf = vi_scratch(c, v->n))) return SQLITE_NOMEM;
         n = js_minify(v, buf);
         sqlite3_result_text(ctx, buf, (int)n, SQLITE_TRANSIENT);
       }
@@ -366,17 +219,9 @@ static int result_value(sqlite3_context *ctx, ct_cursor *c, const jval *v, int b
   return SQLITE_OK;
 }
 
-static int ctColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
-  ct_cursor *c = (ct_cursor *)cur;
-  const ct_record *r = c->it.rec;
-  if (col == CTC_FILE) {
-    sqlite3_result_text(ctx, c->it.file, -1, SQLITE_TRANSIENT);
-    return SQLITE_OK;
-  }
-  if (!r) { /* an error row */
-    if (col == CTC_INPUT_ERROR) sqlite3_result_text(ctx, c->it.error, -1, SQLITE_TRANSIENT);
-    return SQLITE_OK;
-  }
+/* vi_def.column: every column but file, input_error and the arguments, for a record. */
+static int ctColumn(sqlite3_context *ctx, const void *rec, int col, vi_cursor *c) {
+  const ct_record *r = rec;
   switch (col) {
     case CTC_TS:
       if (r->has_ts) sqlite3_result_int64(ctx, r->ts);
@@ -396,10 +241,6 @@ static int ctColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
     case CTC_RECORD_INDEX:
       sqlite3_result_int64(ctx, r->index);
       return SQLITE_OK;
-    case CTC_INPUT_ERROR:
-    case CTC_PATH:
-    case CTC_SKIP_ERRORS:
-      return SQLITE_OK; /* NULL */
     case CTC_RECORD:
       return result_value(ctx, c, &r->record, 0);
     default:
@@ -409,82 +250,16 @@ static int ctColumn(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
   }
 }
 
-/*
-** xBestIndex. The first argument (path / json, column CTC_PATH) is required: without any
-** constraint on it the plan gets idxNum 2 and a prohibitive cost (xFilter then fails with
-** "missing argument"); with an unusable one (a join order where its value is not
-** known yet) SQLITE_CONSTRAINT rejects the plan. skip_errors (CTC_SKIP_ERRORS) is optional.
-** Output: argv[0] = first argument, argv[1] = skip_errors when idxNum bit 1 is set.
-*/
-static int ctBestIndex(sqlite3_vtab *vtab, sqlite3_index_info *info) {
-  int iArg = -1, iSkip = -1, unusable = 0;
-  for (int i = 0; i < info->nConstraint; i++) {
-    const struct sqlite3_index_constraint *k = &info->aConstraint[i];
-    if (k->iColumn != CTC_PATH && k->iColumn != CTC_SKIP_ERRORS) continue;
-    if (k->op != SQLITE_INDEX_CONSTRAINT_EQ) continue;
-    if (!k->usable) {
-      if (k->iColumn == CTC_PATH) unusable = 1;
-      continue;
-    }
-    if (k->iColumn == CTC_PATH)
-      iArg = i;
-    else
-      iSkip = i;
-  }
-  if (iArg < 0) {
-    if (unusable) return SQLITE_CONSTRAINT;
-    /* No argument at all. Not an error here: the planner also asks about partial constraint
-    ** sets (OR terms); a plan this expensive is only chosen when nothing better exists, and
-    ** then xFilter reports the missing argument. */
-    info->idxNum = 2;
-    info->estimatedCost = 1e300;
-    info->estimatedRows = 1;
-    return SQLITE_OK;
-  }
-  info->aConstraintUsage[iArg].argvIndex = 1;
-  info->aConstraintUsage[iArg].omit = 1;
-  info->idxNum = 0;
-  if (iSkip >= 0) {
-    info->aConstraintUsage[iSkip].argvIndex = 2;
-    info->aConstraintUsage[iSkip].omit = 1;
-    info->idxNum |= 1;
-  }
-  info->estimatedCost = 1e6;
-  info->estimatedRows = 100000;
-  return SQLITE_OK;
-}
-
-static sqlite3_module ct_module = {
-    0,            /* iVersion */
-    0,            /* xCreate: eponymous only */
-    ctConnect,    /* xConnect */
-    ctBestIndex,  /* xBestIndex */
-    ctDisconnect, /* xDisconnect */
-    0,            /* xDestroy */
-    ctOpen,       /* xOpen */
-    ctClose,      /* xClose */
-    ctFilter,     /* xFilter */
-    ctNext,       /* xNext */
-    ctEof,        /* xEof */
-    ctColumn,     /* xColumn */
-    ctRowid,      /* xRowid */
-    0,
-    0,
-    0,
-    0,
-    0, /* xUpdate, xBegin, xSync, xCommit, xRollback */
-    0,
-    0,
-    0,
-    0,
-    0, /* xFindFunction, xRename, xSavepoint, xRelease, xRollbackTo */
-    0, /* xShadowName */
+static const vi_def ct_def = {
+    "cloudtrail_events",      /* name: reads files, DIRECTONLY */
+    "cloudtrail_events_json", /* json_name */
+    CT_COLUMNS,               /* columns */
+    "record HIDDEN",          /* extra_hidden: CTC_RECORD */
+    CTC_FILE,                 /* col_file */
+    CTC_INPUT_ERROR,          /* col_input_error */
+    CTC_PATH,                 /* col_path */
+    &ct_ops,                  /* ops */
+    ctColumn,                 /* column */
 };
 
-int fg_register_cloudtrail(sqlite3 *db) {
-  static int json_tag;
-  int rc = sqlite3_create_module(db, "cloudtrail_events", &ct_module, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_create_module(db, "cloudtrail_events_json", &ct_module, &json_tag);
-  return rc;
-}
+int fg_register_cloudtrail(sqlite3 *db) { return vi_register(db, &ct_def); }
