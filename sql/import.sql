@@ -26,7 +26,8 @@
 --              names the trace. CloudTrail: the X-Ray subsegment with the same AWS request id,
 --              else the invocation of the same function whose START..END overlaps the record's
 --              time (second precision: [t, t+1s); the largest overlap wins, marked
---              'time-ambiguous' when several overlap); calls made from outside Lambda get none.
+--              'time-ambiguous' when several overlap; its ts then moves inside that invocation,
+--              after the START); calls made from outside Lambda get none.
 --   dedup      A CloudTrail record and an X-Ray subsegment with the same AWS request id are one
 --              call: the CloudTrail row is kept (authoritative, with the caller context) and
 --              takes the subsegment's ms timestamp, duration, depth and parent; the subsegment
@@ -161,8 +162,8 @@ CREATE TEMP TABLE ct_ctx AS
     FROM ct_fn f JOIN cloudtrail c ON c.rowid = f.rid;
 DROP TABLE IF EXISTS temp.ct_time;
 CREATE TEMP TABLE ct_time AS
-  SELECT rid, flow, n FROM (
-    SELECT t.rid, i.flow, count(*) OVER (PARTITION BY t.rid) AS n,
+  SELECT rid, flow, n, start_ts, end_ts FROM (
+    SELECT t.rid, i.flow, i.start_ts, i.end_ts, count(*) OVER (PARTITION BY t.rid) AS n,
            row_number() OVER (PARTITION BY t.rid
                               ORDER BY min(i.end_ts, t.ts + t.prec) - max(i.start_ts, t.ts) DESC,
                                        i.start_ts) AS rk
@@ -178,7 +179,12 @@ CREATE INDEX temp.ct_time_rid ON ct_time(rid);
 INSERT INTO fe(ts, function, flow, source, event, event_type, parent, resource, duration_ms,
                depth, status, error_code, source_ip, user_agent, access_key, outside_lambda,
                request_id, attribution, origin)
-  SELECT coalesce(x.ts, c.ts), t.function,
+  SELECT coalesce(x.ts,
+                  -- CloudTrail's second: inside the invocation it was attributed to (after
+                  -- its START, before its REPORT), not before the START it belongs after.
+                  CASE WHEN tm.flow IS NOT NULL AND t.outside IS NOT 1
+                       THEN max(tm.start_ts + 1, min(c.ts, tm.end_ts - 1)) END,
+                  c.ts), t.function,
          CASE WHEN t.outside = 1 THEN NULL ELSE coalesce(x.flow, tm.flow) END,
          'cloudtrail', c.event, 'api', x.parent,
          coalesce(x.resource,
@@ -187,6 +193,7 @@ INSERT INTO fe(ts, function, flow, source, event, event_type, parent, resource, 
                   json_extract(c.request_parameters, '$.queueUrl'),
                   json_extract(c.request_parameters, '$.topicArn'),
                   json_extract(c.request_parameters, '$.functionName'),
+                  json_extract(c.request_parameters, '$.stateMachineArn'),
                   json_extract(c.request_parameters, '$.secretId'),
                   json_extract(c.request_parameters, '$.name')),
          x.duration_ms, coalesce(x.depth - 1, 1),

@@ -9,6 +9,7 @@
 
 Run by tests/run-tests.sh with FNGUARD_BUILD set; stdlib only.
 """
+import json
 import os
 import sqlite3
 import subprocess
@@ -111,6 +112,48 @@ def main():
                 check("cannot open '%s': Permission denied" % locked in str(e), "unreadable: %s" % e)
         else:
             print("(running as root: the unreadable-file check is skipped)")
+        db.close()
+
+        # --- a call X-Ray did not trace: attributed by time, placed inside its invocation -------
+        # CloudTrail says 10:30:00 (the whole second); the invocation STARTs at .400. Sorting by
+        # the raw second would put the call before the START that made it.
+        late = os.path.join(tmp, "late")
+        logdir = os.path.join(late, "lambda", "shop", "shop-late", "2026", "01", "05")
+        os.makedirs(logdir)
+        os.makedirs(os.path.join(late, "cloudtrail"))
+        rid = "bbbbbbbb-1111-4111-8111-000000000009"
+        with open(os.path.join(logdir, "[$LATEST]00000000000000000000000000000009.log"), "w") as f:
+            f.write("2026-01-05T10:30:00.400Z START RequestId: %s Version: $LATEST\n"
+                    "2026-01-05T10:30:00.900Z END RequestId: %s\n"
+                    "2026-01-05T10:30:00.900Z REPORT RequestId: %s\tDuration: 500.00 ms\tBilled Duration: 500 ms"
+                    "\tMemory Size: 128 MB\tMax Memory Used: 60 MB\t\n" % (rid, rid, rid))
+        ident = {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/shop-LateRole/shop-late",
+                 "accountId": "111122223333", "accessKeyId": "ASIAQXAMPLELATE00001",
+                 "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/shop-LateRole",
+                                                      "userName": "shop-LateRole"}}}
+        ua = "Boto3/1.34.34 exec-env/AWS_Lambda_python3.12"
+        machine = "arn:aws:states:us-east-1:111122223333:stateMachine:shop-Orders"
+        records = [
+            {"eventVersion": "1.09", "userIdentity": ident, "eventTime": "2026-01-05T10:30:00Z",
+             "eventSource": "states.amazonaws.com", "eventName": "StartExecution", "awsRegion": "us-east-1",
+             "sourceIPAddress": "3.80.10.21", "userAgent": ua,
+             "requestParameters": {"stateMachineArn": machine, "name": "6f0e7c52-94a5-4c9e-9bd5-0d5c1a1d2e3f"},
+             "requestID": "SFNREQ0000000009", "eventID": "e0000000-0000-4000-8000-000000000099",
+             "eventType": "AwsApiCall", "recipientAccountId": "111122223333"}]
+        with open(os.path.join(late, "cloudtrail", "late.json"), "w") as f:
+            json.dump({"Records": records}, f)
+        case = os.path.join(tmp, "late.db")
+        r = sqlite_cli(case, (":root", late), stdin_file=os.path.join(ROOT, "sql/import.sql"))
+        check(r.returncode == 0, "import of an untraced call (%s)" % r.stderr.strip())
+        db = sqlite3.connect(case)
+        rows = db.execute("SELECT event, ts, attribution, resource FROM function_events"
+                          " WHERE function = 'shop-late' ORDER BY ts, id").fetchall()
+        check([r[0] for r in rows] == ["lambda:START", "states:StartExecution", "lambda:REPORT"],
+              "the untraced call sorts between its START and REPORT (%s)" % [r[0] for r in rows])
+        check(rows[1][1] == rows[0][1] + 1 and rows[1][2] == "time",
+              "... at START + 1 ms, attributed by time (%s)" % (rows[1],))
+        check(rows[1][3] == machine, "StartExecution's resource is the state machine, not the"
+              " execution's random name (%s)" % rows[1][3])
         db.close()
 
 
