@@ -36,6 +36,9 @@ if [ -f tests/bench/bench_ingest.sh ]; then
   BUILD="$BUILD" sh tests/bench/bench_ingest.sh | tee -a "$OUT"
 fi
 
+log "== end to end on ~1M function events (testbed 30 days x 3): import, train, score, alerts; delta update vs retraining"
+run env FNGUARD_BUILD="$BUILD" /usr/bin/python3 tests/bench/e2e.py $( [ "${BENCH_QUICK:-0}" = 1 ] && echo --quick )
+
 log "== summary"
 /usr/bin/python3 - "$OUT" <<'PY'
 import json, sys
@@ -74,4 +77,12 @@ sk = [r for r in rows if 'sklearn' in json.dumps(r)]
 for r in sk: print('%-52s %s' % ('  scikit-learn DBSCAN', json.dumps(r)))
 ing = [r for r in rows if 'ingest' in json.dumps(r)]
 for r in ing: print('%-52s %s' % ('  ingestion', json.dumps(r)))
+e2e = [r for r in rows if r.get('bench') == 'e2e' and r.get('stage') not in ('delta_update',)]
+if e2e:
+    print('end to end on %d function events: stage, wall s, peak RSS MiB' % e2e[0]['function_events'])
+    for r in e2e:
+        print('  %-50s %12.1f %12.1f' % (r['stage'], r['seconds'], r['peak_rss_mib']))
+for r in (r for r in rows if r.get('stage') == 'delta_update'):
+    print('%-52s %12s %12s %8s' % ('delta update 10%% new (%s, %s) vs full retrain, s' % (r['function'], r['detector']),
+                                    '%.2f' % r['update_s'], '%.2f' % r['full_retrain_s'], '%.1fx' % r['speedup']))
 PY
