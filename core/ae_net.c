@@ -718,6 +718,12 @@ void ae_backward(const ae_shape *s, const float *params, const ae_batch *bt, ae_
 
 /* --- per-field results ------------------------------------------------------------------------ */
 
+float ae_step_error(const ae_work *w, int t, int b) {
+  if (b < 0 || b >= w->B || t < 0 || t >= w->Tm) return NAN;
+  const size_t r = (size_t)t * (size_t)w->B + (size_t)b;
+  return w->wstep[r] > 0.0f ? w->serr[r] : NAN; /* wstep 0: padding or no field present */
+}
+
 void ae_field_errors(const ae_shape *s, const ae_batch *bt, const ae_work *w, float *out,
                      float *pred) {
   const int B = w->B, T = s->T, C = s->C, N = s->N, F = C + N;

@@ -122,6 +122,9 @@ void ae_backward(const ae_shape *s, const float *params, const ae_batch *b, ae_w
 ** predicted scaled values for numeric fields), B of that batch; rows of steps t >= max(len) are
 ** not computed. For tests and explanations. */
 const float *ae_outputs(const ae_work *w);
+/* Step t's error (the mean of its present field errors) of window b in the last forward; NaN when
+** t is past that window's length or outside the batch. */
+float ae_step_error(const ae_work *w, int t, int b);
 /* From the last ae_forward: out[b][t][f] = field error (f: the C categorical fields, then the N
 ** numeric; NaN where a numeric value is missing or t >= len[b]). Also, when `pred` is not NULL,
 ** pred[b][t][f] = for categorical fields the predicted slot (argmax), for numeric the predicted

@@ -609,15 +609,18 @@ static void update_final(sqlite3_context *ctx) {
 /*
 **   SELECT * FROM lstm_ae_detect((SELECT model FROM models WHERE name = 'fnA'),
 **                                'SELECT rowid, window FROM w WHERE part = ''fnA''');
-**   -- id | score | threshold | is_anomaly | n_steps
+**   -- id | score | threshold | is_anomaly | n_steps | hot_steps
 **
 ** The query's first column is an identifier passed through as `id`, its second the window. Windows
 ** are featurized 256 at a time and scored in one batch through BLAS: the fast path, shaped like
 ** BigQuery ML's ML.DETECT_ANOMALIES. The threshold is the model's own unless a third argument
-** gives one; is_anomaly is score > threshold (NULL without a threshold).
+** gives one; is_anomaly is score > threshold (NULL without a threshold). hot_steps, on anomalous
+** windows only, is a JSON array of the steps (0-based) whose own error is above the threshold:
+** the score is the mean of the step errors, so at least one is, and they are the events that made
+** the window anomalous — alerts can cover those instead of the whole window (NULL otherwise).
 **
 **   CREATE TABLE x(id, score REAL, threshold REAL, is_anomaly INTEGER, n_steps INTEGER,
-**                  model HIDDEN, query HIDDEN, thr HIDDEN, threads HIDDEN)
+**                  hot_steps TEXT, model HIDDEN, query HIDDEN, thr HIDDEN, threads HIDDEN)
 ** (the fourth argument, threads, is the OpenBLAS thread count while scoring; default 1)
 **
 ** Because it runs SQL text given as an argument, it is DIRECTONLY: a view or trigger in a hostile
@@ -628,10 +631,11 @@ static void update_final(sqlite3_context *ctx) {
 #define DET_COL_THRESHOLD 2
 #define DET_COL_IS_ANOMALY 3
 #define DET_COL_N_STEPS 4
-#define DET_COL_MODEL 5
-#define DET_COL_QUERY 6
-#define DET_COL_THR 7
-#define DET_COL_THREADS 8
+#define DET_COL_HOT_STEPS 5
+#define DET_COL_MODEL 6
+#define DET_COL_QUERY 7
+#define DET_COL_THR 8
+#define DET_COL_THREADS 9
 #define DET_BATCH 256
 
 typedef struct det_vtab {
@@ -659,7 +663,7 @@ typedef struct det_cursor {
 
 static int det_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **pp, char **pzErr) {
   int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id, score REAL, threshold REAL, is_anomaly INTEGER, "
-                                    "n_steps INTEGER, model HIDDEN, query HIDDEN, thr HIDDEN, threads HIDDEN)");
+                                    "n_steps INTEGER, hot_steps TEXT, model HIDDEN, query HIDDEN, thr HIDDEN, threads HIDDEN)");
   if (rc != SQLITE_OK) return rc;
   det_vtab *v = sqlite3_malloc(sizeof *v);
   if (!v) return SQLITE_NOMEM;
@@ -847,6 +851,22 @@ static int det_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
       else sqlite3_result_int(ctx, e > c->thr);
       break;
     case DET_COL_N_STEPS: sqlite3_result_int(ctx, c->steps[c->pos]); break;
+    case DET_COL_HOT_STEPS: {
+      if (isnan(c->thr) || !(e > c->thr)) break; /* NULL */
+      sqlite3_str *js = sqlite3_str_new(0);
+      sqlite3_str_appendchar(js, 1, '[');
+      for (int t = 0, first = 1; t < c->steps[c->pos]; t++)
+        if (ae_step_error(c->work, t, c->pos) > c->thr) {
+          sqlite3_str_appendf(js, first ? "%d" : ",%d", t);
+          first = 0;
+        }
+      sqlite3_str_appendchar(js, 1, ']');
+      int n = sqlite3_str_length(js);
+      char *text = sqlite3_str_finish(js);
+      if (!text) return SQLITE_NOMEM;
+      sqlite3_result_text(ctx, text, n, sqlite3_free);
+      break;
+    }
     default: sqlite3_result_null(ctx);
   }
   return SQLITE_OK;

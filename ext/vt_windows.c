@@ -17,7 +17,8 @@
 ** number numeric, NULL missing; BLOBs and infinities are errors.
 **
 ** The source is read by one query, `SELECT rowid, partition, order, fields… FROM source ORDER BY
-** partition, order`, stepped as windows are requested: SQLite uses an index on (partition, order)
+** partition, order, rowid` (ties in order go by rowid), stepped as windows are requested: SQLite
+** uses an index on (partition, order)
 ** when there is one, and only `size` rows are held at a time. `WHERE part = ?` is pushed down into
 ** that query.
 **
@@ -629,9 +630,10 @@ static int win_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, 
   char *where = sqlite3_mprintf("%s%s%s%s%s%s", (idxNum & 3) ? " WHERE " : "", (idxNum & 1) ? part : "",
                                 (idxNum & 1) ? " = ?1" : "", (idxNum & 3) == 3 ? " AND " : "",
                                 (idxNum & 2) ? v->order : "", (idxNum & 2) ? ((idxNum & 4) ? " > ?2" : " >= ?2") : "");
-  char *sql = where ? sqlite3_mprintf("SELECT %s, %s, %s%s FROM %s%s ORDER BY %s%s%s", rowid, part, v->order,
+  /* Ties in the order column go by rowid: the same windows every time, whichever plan runs. */
+  char *sql = where ? sqlite3_mprintf("SELECT %s, %s, %s%s FROM %s%s ORDER BY %s%s%s%s", rowid, part, v->order,
                                       fl.p ? fl.p : "", v->src, where, v->part ? part : "", v->part ? ", " : "",
-                                      v->order)
+                                      v->order, v->has_rowid ? ", rowid" : "")
                     : NULL;
   sqlite3_free(where);
   fg_buf_free(&fl);

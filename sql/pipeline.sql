@@ -380,7 +380,14 @@ CREATE TABLE IF NOT EXISTS window_scores(
   detector TEXT NOT NULL,       -- models.name
   part TEXT NOT NULL, first_id INTEGER, last_id INTEGER, first_ts INTEGER, last_ts INTEGER,
   n_steps INTEGER, score REAL, threshold REAL, is_anomaly INTEGER,
+  hot_steps TEXT,               -- anomalous windows: JSON array of the steps (0-based) whose error
+                                -- is above the threshold (lstm_ae_detect), the events to blame
   PRIMARY KEY (detector, part, first_ts, last_ts, first_id));
+DROP TABLE IF EXISTS temp.check_tables;
+CREATE TEMP TABLE check_tables(hot_steps,
+  CONSTRAINT "window_scores was made by an older pipeline.sql (no hot_steps column): DROP TABLE window_scores and run again"
+    CHECK (hot_steps));
+INSERT INTO temp.check_tables SELECT count(*) FROM pragma_table_info('window_scores') WHERE name = 'hot_steps';
 CREATE INDEX IF NOT EXISTS window_scores_part ON window_scores(part, first_ts);
 CREATE INDEX IF NOT EXISTS window_scores_part_last ON window_scores(part, last_ts);
 
@@ -404,9 +411,11 @@ DELETE FROM window_scores WHERE (SELECT value FROM settings WHERE key = 'mode') 
 
 -- For each model, lstm_ae_detect scores its windows in batches of 256. The id carries the
 -- window's identity through as JSON.
-INSERT OR REPLACE INTO window_scores
+INSERT OR REPLACE INTO window_scores(detector, part, first_id, last_id, first_ts, last_ts, n_steps, score,
+                                     threshold, is_anomaly, hot_steps)
 SELECT m.name, json_extract(d.id, '$[0]'), json_extract(d.id, '$[1]'), json_extract(d.id, '$[2]'),
-       json_extract(d.id, '$[3]'), json_extract(d.id, '$[4]'), d.n_steps, d.score, d.threshold, d.is_anomaly
+       json_extract(d.id, '$[3]'), json_extract(d.id, '$[4]'), d.n_steps, d.score, d.threshold, d.is_anomaly,
+       d.hot_steps
   FROM models m,
        lstm_ae_detect(m.model,
          'SELECT json_array(w.part, w.first_rowid, w.last_rowid, w.first_order, w.last_order), w.window
@@ -417,17 +426,26 @@ INSERT OR REPLACE INTO watermarks
   SELECT scope_key, max(last_ts) FROM window_scores ws JOIN models m ON m.name = ws.detector GROUP BY scope_key;
 
 -- ---- alerts -------------------------------------------------------------------------------
--- An event is flagged by a detector when one of that detector's anomalous windows covers it;
--- flagged by the verdict when at least `vote` detectors flag it. Runs of flagged events of the
--- same partition (no unflagged event between them) merge into one alert.
+-- An event is flagged by a detector when it is a hot step of one of that detector's anomalous
+-- windows: a step whose own error is above the threshold (a window without hot_steps, scored by
+-- an older pipeline, flags all its events). Not every event of the window: a window of 20 steps
+-- around one bad call would otherwise make a 40-event alert out of one event, and 20 normal
+-- events around it would count as alarms. Flagged by the verdict when at least `vote` detectors
+-- flag it. Runs of flagged events of the same partition (no unflagged event between them)
+-- merge into one alert. The step-th event of a window is the step-th row of its partition from
+-- (first_ts, first_id) on, in fn_windows's order (ts, then id).
 DROP TABLE IF EXISTS temp.flags;
 CREATE TEMP TABLE flags AS
-  SELECT e.id, e.part, e.ts, count(DISTINCT m.detector) AS votes
-    FROM window_scores ws
-    JOIN models m ON m.name = ws.detector
-    CROSS JOIN detect_events e ON e.part = ws.part AND e.ts BETWEEN ws.first_ts AND ws.last_ts
-   WHERE ws.is_anomaly
-   GROUP BY e.id;
+  SELECT id, part, ts, count(DISTINCT detector) AS votes FROM (
+    SELECT x.id, x.part, x.ts, m.detector, ws.hot_steps,
+           row_number() OVER (PARTITION BY ws.rowid ORDER BY x.ts, x.id) - 1 AS step
+      FROM window_scores ws
+      JOIN models m ON m.name = ws.detector
+      CROSS JOIN detect_events x ON x.part = ws.part AND x.ts BETWEEN ws.first_ts AND ws.last_ts
+     WHERE ws.is_anomaly
+       AND (x.ts > ws.first_ts OR x.id >= ws.first_id) AND (x.ts < ws.last_ts OR x.id <= ws.last_id))
+   WHERE hot_steps IS NULL OR step IN (SELECT value FROM json_each(hot_steps))
+   GROUP BY id;
 
 CREATE TABLE IF NOT EXISTS alerts(
   id INTEGER PRIMARY KEY,
