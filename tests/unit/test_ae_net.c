@@ -279,8 +279,14 @@ static void test_field_errors(void **state) {
         ssum += e;
         present++;
       }
+      /* ae_step_error: the mean of the present field errors, NaN for a step that does not count
+      ** (no field present, or past the window's length). */
+      float se = ae_step_error(P.w, t, k);
+      if (present) assert_float_equal(se, ssum / present, 1e-6);
+      else assert_true(isnan(se));
       if (present) acc += ssum / present, steps++;
     }
+    assert_true(isnan(ae_step_error(P.w, 0, B)) && isnan(ae_step_error(P.w, -1, 0)) && isnan(ae_step_error(P.w, T, 0)));
     assert_int_equal(steps, k == 0 ? 3 : P.len[k]);
     assert_float_equal(we[k], acc / steps, 1e-6);
     lsum += we[k];
