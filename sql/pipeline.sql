@@ -426,31 +426,31 @@ INSERT OR REPLACE INTO watermarks
   SELECT scope_key, max(last_ts) FROM window_scores ws JOIN models m ON m.name = ws.detector GROUP BY scope_key;
 
 -- ---- alerts -------------------------------------------------------------------------------
--- An event is flagged by a detector when it is a hot step of one of that detector's anomalous
--- windows: a step whose own error is above the threshold (a window without hot_steps, scored by
--- an older pipeline, flags all its events). Not every event of the window: a window of 20 steps
--- around one bad call would otherwise make a 40-event alert out of one event, and 20 normal
--- events around it would count as alarms. Flagged by the verdict when at least `vote` detectors
--- flag it. Runs of flagged events of the same partition (no unflagged event between them)
--- merge into one alert. The step-th event of a window is the step-th row of its partition from
+-- An event is flagged by a detector when one of that detector's anomalous windows covers it;
+-- flagged by the verdict when at least `vote` detectors flag it. Runs of flagged events of the
+-- same partition (no unflagged event between them) are one incident: one alert. The alert spans
+-- the incident's hot events only — the steps of its anomalous windows whose own error is above
+-- the threshold (lstm_ae_detect's hot_steps; a window scored without them counts all its steps):
+-- a 20-step window around one bad call would otherwise make an alert of 20 or more events, most
+-- of them normal traffic. The step-th event of a window is the step-th row of its partition from
 -- (first_ts, first_id) on, in fn_windows's order (ts, then id).
 DROP TABLE IF EXISTS temp.flags;
 CREATE TEMP TABLE flags AS
-  SELECT id, part, ts, count(DISTINCT detector) AS votes FROM (
-    SELECT x.id, x.part, x.ts, m.detector, ws.hot_steps,
-           row_number() OVER (PARTITION BY ws.rowid ORDER BY x.ts, x.id) - 1 AS step
-      FROM window_scores ws
-      JOIN models m ON m.name = ws.detector
-      CROSS JOIN detect_events x ON x.part = ws.part AND x.ts BETWEEN ws.first_ts AND ws.last_ts
-     WHERE ws.is_anomaly
-       AND (x.ts > ws.first_ts OR x.id >= ws.first_id) AND (x.ts < ws.last_ts OR x.id <= ws.last_id))
-   WHERE hot_steps IS NULL OR step IN (SELECT value FROM json_each(hot_steps))
+  SELECT id, part, ts, count(DISTINCT detector) AS votes,
+         max(hot_steps IS NULL OR step IN (SELECT value FROM json_each(hot_steps))) AS hot
+    FROM (SELECT x.id, x.part, x.ts, m.detector, ws.hot_steps,
+                 row_number() OVER (PARTITION BY ws.rowid ORDER BY x.ts, x.id) - 1 AS step
+            FROM window_scores ws
+            JOIN models m ON m.name = ws.detector
+            CROSS JOIN detect_events x ON x.part = ws.part AND x.ts BETWEEN ws.first_ts AND ws.last_ts
+           WHERE ws.is_anomaly
+             AND (x.ts > ws.first_ts OR x.id >= ws.first_id) AND (x.ts < ws.last_ts OR x.id <= ws.last_id))
    GROUP BY id;
 
 CREATE TABLE IF NOT EXISTS alerts(
   id INTEGER PRIMARY KEY,
   scope_key TEXT, function TEXT, part TEXT,
-  first_ts INTEGER, last_ts INTEGER, first_time TEXT, last_time TEXT,
+  first_ts INTEGER, last_ts INTEGER, first_time TEXT, last_time TEXT,   -- its hot events' span
   first_event_id INTEGER, last_event_id INTEGER, n_events INTEGER, flows TEXT,  -- JSON array
   score_s REAL, threshold_s REAL, vote_s INTEGER,
   score_m REAL, threshold_m REAL, vote_m INTEGER,
@@ -462,11 +462,18 @@ DELETE FROM alerts WHERE last_ts > (SELECT min(after) FROM temp.score_from);
 
 INSERT INTO alerts(scope_key, function, part, first_ts, last_ts, first_time, last_time,
                    first_event_id, last_event_id, n_events, flows, votes, verdict)
-SELECT p.scope_key, fe.function, i.part, min(i.ts), max(i.ts),
-       strftime('%Y-%m-%dT%H:%M:%fZ', min(i.ts) / 1000.0, 'unixepoch'),
-       strftime('%Y-%m-%dT%H:%M:%fZ', max(i.ts) / 1000.0, 'unixepoch'),
-       min(i.id), max(i.id), count(*), NULL, max(i.votes), 'anomalous'
-  FROM (SELECT e.id, e.part, e.ts, coalesce(f.votes, 0) AS votes,
+SELECT scope_key, function, part, t0, t1,
+       strftime('%Y-%m-%dT%H:%M:%fZ', t0 / 1000.0, 'unixepoch'), strftime('%Y-%m-%dT%H:%M:%fZ', t1 / 1000.0, 'unixepoch'),
+       i0, i1, NULL, NULL, votes, 'anomalous'
+  FROM (
+SELECT p.scope_key, min(fe.function) AS function, i.part,
+       -- the hot events' span (all the incident's when none of its events is hot, which only a
+       -- vote above 1 can make happen)
+       coalesce(min(CASE WHEN i.hot THEN i.ts END), min(i.ts)) AS t0,
+       coalesce(max(CASE WHEN i.hot THEN i.ts END), max(i.ts)) AS t1,
+       coalesce(min(CASE WHEN i.hot THEN i.id END), min(i.id)) AS i0,
+       coalesce(max(CASE WHEN i.hot THEN i.id END), max(i.id)) AS i1, max(i.votes) AS votes
+  FROM (SELECT e.id, e.part, e.ts, coalesce(f.votes, 0) AS votes, f.hot,
                -- islands: flagged events with no unflagged event of the partition between them
                row_number() OVER (PARTITION BY e.part ORDER BY e.ts, e.id)
              - row_number() OVER (PARTITION BY e.part, f.votes >= (SELECT value FROM settings WHERE key = 'vote')
@@ -477,7 +484,9 @@ SELECT p.scope_key, fe.function, i.part, min(i.ts), max(i.ts),
   JOIN parts p ON p.part = i.part
   JOIN function_events fe ON fe.id = i.id
  WHERE i.hit AND i.ts > (SELECT min(after) FROM temp.score_from)
- GROUP BY i.part, i.island;
+ GROUP BY i.part, i.island);
+UPDATE alerts SET n_events = (SELECT count(*) FROM detect_events d WHERE d.part = alerts.part AND d.ts BETWEEN alerts.first_ts AND alerts.last_ts)
+ WHERE explanation IS NULL;
 
 UPDATE alerts SET flows = (SELECT json_group_array(flow) FROM (SELECT DISTINCT f2.flow FROM function_events f2
     JOIN detect_events d2 ON d2.id = f2.id
