@@ -493,11 +493,21 @@ UPDATE alerts SET flows = (SELECT json_group_array(flow) FROM (SELECT DISTINCT f
    WHERE d2.part = alerts.part AND d2.ts BETWEEN alerts.first_ts AND alerts.last_ts AND f2.flow IS NOT NULL))
  WHERE explanation IS NULL;
 
+-- The longest time a scored window of each partition spans: a window overlapping an alert starts
+-- at most that long before it, which bounds the index range below (without it, every alert
+-- scans all earlier windows of its partition: quadratic when a long history is scored).
+DROP TABLE IF EXISTS temp.win_span;
+CREATE TEMP TABLE win_span(part TEXT PRIMARY KEY, span INTEGER);
+INSERT INTO temp.win_span SELECT part, max(last_ts - first_ts) FROM window_scores
+ WHERE part IN (SELECT part FROM alerts WHERE explanation IS NULL) GROUP BY part;
 -- Per detector: the strongest window overlapping the alert, its threshold and whether it voted.
 UPDATE alerts SET
-  score_s = (SELECT max(score) FROM window_scores ws WHERE ws.detector = alerts.scope_key || '/s' AND ws.part = alerts.part AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts),
-  score_m = (SELECT max(score) FROM window_scores ws WHERE ws.detector = alerts.scope_key || '/m' AND ws.part = alerts.part AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts),
-  score_l = (SELECT max(score) FROM window_scores ws WHERE ws.detector = alerts.scope_key || '/l' AND ws.part = alerts.part AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts),
+  score_s = (SELECT max(score) FROM window_scores ws WHERE ws.detector = alerts.scope_key || '/s' AND ws.part = alerts.part AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts
+                   AND ws.first_ts >= alerts.first_ts - (SELECT span FROM temp.win_span w WHERE w.part = alerts.part)),
+  score_m = (SELECT max(score) FROM window_scores ws WHERE ws.detector = alerts.scope_key || '/m' AND ws.part = alerts.part AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts
+                   AND ws.first_ts >= alerts.first_ts - (SELECT span FROM temp.win_span w WHERE w.part = alerts.part)),
+  score_l = (SELECT max(score) FROM window_scores ws WHERE ws.detector = alerts.scope_key || '/l' AND ws.part = alerts.part AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts
+                   AND ws.first_ts >= alerts.first_ts - (SELECT span FROM temp.win_span w WHERE w.part = alerts.part)),
   threshold_s = (SELECT threshold FROM models WHERE name = alerts.scope_key || '/s'),
   threshold_m = (SELECT threshold FROM models WHERE name = alerts.scope_key || '/m'),
   threshold_l = (SELECT threshold FROM models WHERE name = alerts.scope_key || '/l')
@@ -506,21 +516,23 @@ UPDATE alerts SET vote_s = score_s > threshold_s, vote_m = score_m > threshold_m
  WHERE explanation IS NULL;
 
 -- Explanation: the window (of any detector) with the highest score relative to its threshold,
--- rebuilt from fn_windows with part = ? and first_order >= ? pushed down (a few rows read).
+-- rebuilt from fn_windows with part = ? and first_order >= ? pushed down; LIMIT 1 stops reading
+-- at that window (without it the scan would go on to the partition's end for every alert).
 DROP TABLE IF EXISTS temp.best;
 CREATE TEMP TABLE best AS
   SELECT alert_id, detector, part, first_ts, first_id FROM (
     SELECT a.id AS alert_id, ws.detector, ws.part, ws.first_ts, ws.first_id,
            row_number() OVER (PARTITION BY a.id ORDER BY ws.score / ws.threshold DESC, ws.first_ts, ws.detector) AS rk
       FROM alerts a JOIN window_scores ws ON ws.part = a.part AND ws.last_ts >= a.first_ts AND ws.first_ts <= a.last_ts
+                                          AND ws.first_ts >= a.first_ts - (SELECT span FROM temp.win_span w WHERE w.part = a.part)
      WHERE a.explanation IS NULL AND ws.is_anomaly)
    WHERE rk = 1;
 UPDATE alerts SET explain_json = (
   SELECT lstm_ae_explain(m.model,
            CASE m.detector
-             WHEN 's' THEN (SELECT w.window FROM win_s w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id)
-             WHEN 'm' THEN (SELECT w.window FROM win_m w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id)
-             WHEN 'l' THEN (SELECT w.window FROM win_l w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id)
+             WHEN 's' THEN (SELECT w.window FROM win_s w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id LIMIT 1)
+             WHEN 'm' THEN (SELECT w.window FROM win_m w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id LIMIT 1)
+             WHEN 'l' THEN (SELECT w.window FROM win_l w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id LIMIT 1)
            END, 10)
     FROM temp.best b JOIN models m ON m.name = b.detector
    WHERE b.alert_id = alerts.id)

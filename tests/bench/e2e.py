@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """e2e.py — the whole detector on about one million function events, stage by stage.
 
-    /usr/bin/python3 tests/bench/e2e.py [--days 30] [--scale 3.1] [--seed 1] [--quick]
+    /usr/bin/python3 tests/bench/e2e.py [--days 30] [--scale 3.2] [--seed 1] [--quick]
 
-1. The testbed (fixtures/testbed/gen.py --days 30 --scale 3.1: ~4.6M log records -> ~1M function
+1. The testbed (fixtures/testbed/gen.py --days 30 --scale 3.2: ~4.7M log records -> ~1M function
    events) is generated into build/testbed-<days>d-s<seed>-x<scale>/ unless it is there (not
    timed as a stage: it stands in for AWS delivering logs).
 2. import: sql/import.sql into a fresh build/bench-e2e.db through the sqlite3 CLI, timed with
@@ -83,7 +83,7 @@ def statements(path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--days", type=int, default=30)
-    ap.add_argument("--scale", type=float, default=3.1)
+    ap.add_argument("--scale", type=float, default=3.2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="7 days at scale 0.5 (a smoke run)")
     ap.add_argument("--update-epochs", type=int, default=5)

@@ -36,7 +36,7 @@ if [ -f tests/bench/bench_ingest.sh ]; then
   BUILD="$BUILD" sh tests/bench/bench_ingest.sh | tee -a "$OUT"
 fi
 
-log "== end to end on ~1M function events (testbed 30 days x 3): import, train, score, alerts; delta update vs retraining"
+log "== end to end on ~1M function events (testbed 30 days x 3.2): import, train, score, alerts; delta update vs retraining"
 run env FNGUARD_BUILD="$BUILD" /usr/bin/python3 tests/bench/e2e.py $( [ "${BENCH_QUICK:-0}" = 1 ] && echo --quick )
 
 log "== summary"
