@@ -37,7 +37,8 @@
 --
 -- Defaults were chosen with make eval (fixtures/testbed/eval.py; numbers in its report): on 30
 -- days of the testbed at scale 1, training costs ~2.5 minutes on one core, and the thresholds
--- below keep false alarms near 0.1% of normal windows per detector.
+-- below keep false alarms between 0.02% and 0.3% of normal windows per detector (two seeds;
+-- README, Evaluation).
 .bail on
 BEGIN;
 
