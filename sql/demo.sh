@@ -29,6 +29,17 @@ fi
 # set other settings already.
 sqlite3 "$DB" "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value);
   INSERT OR IGNORE INTO settings VALUES ('train_to', (SELECT max(ts) - 86400000 FROM function_events));"
+# A demo.db made by an older sql/pipeline.sql (its tables lack today's columns) is reset: the
+# pipeline's tables are dropped, the import is kept, and the models are trained again.
+if [ "$(sqlite3 "$DB" "SELECT (SELECT count(*) FROM sqlite_schema WHERE name IN ('detect_events', 'window_scores'))
+          - (SELECT count(*) FROM pragma_table_info('detect_events') WHERE name = 'function')
+          - (SELECT count(*) FROM pragma_table_info('window_scores') WHERE name = 'hot_steps')")" != 0 ]; then
+  say "$DB holds detectors of an older version: training again"
+  sqlite3 "$DB" -cmd ".load $BUILD/fnguard" "DROP VIEW IF EXISTS alert_events; DROP VIEW IF EXISTS flow_verdicts;
+    DROP TABLE IF EXISTS win_s; DROP TABLE IF EXISTS win_m; DROP TABLE IF EXISTS win_l;
+    DROP TABLE IF EXISTS alerts; DROP TABLE IF EXISTS window_scores; DROP TABLE IF EXISTS watermarks;
+    DROP TABLE IF EXISTS models; DROP TABLE IF EXISTS parts; DROP TABLE IF EXISTS detect_events;"
+fi
 if [ "$(sqlite3 "$DB" "SELECT count(*) FROM sqlite_schema WHERE name = 'models'")" = 1 ] &&
    [ "$(sqlite3 "$DB" "SELECT count(*) FROM models")" != 0 ]; then
   say "reusing the trained models; scoring"
