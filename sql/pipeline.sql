@@ -486,29 +486,36 @@ SELECT p.scope_key, min(fe.function) AS function, i.part,
   JOIN function_events fe ON fe.id = i.id
  WHERE i.hit AND i.ts > (SELECT min(after) FROM temp.score_from)
  GROUP BY i.part, i.island);
-UPDATE alerts SET n_events = (SELECT count(*) FROM detect_events d WHERE d.part = alerts.part AND d.ts BETWEEN alerts.first_ts AND alerts.last_ts)
+-- One pass over each new alert's events: how many, and their invocations.
+UPDATE alerts SET (n_events, flows) = (
+    SELECT count(*), json_group_array(DISTINCT f2.flow) FILTER (WHERE f2.flow IS NOT NULL)
+      FROM detect_events d2 JOIN function_events f2 ON f2.id = d2.id
+     WHERE d2.part = alerts.part AND d2.ts BETWEEN alerts.first_ts AND alerts.last_ts)
  WHERE explanation IS NULL;
 
-UPDATE alerts SET flows = (SELECT json_group_array(flow) FROM (SELECT DISTINCT f2.flow FROM function_events f2
-    JOIN detect_events d2 ON d2.id = f2.id
-   WHERE d2.part = alerts.part AND d2.ts BETWEEN alerts.first_ts AND alerts.last_ts AND f2.flow IS NOT NULL))
- WHERE explanation IS NULL;
-
--- The longest time a scored window of each partition spans: a window overlapping an alert starts
--- at most that long before it, which bounds the index range below (without it, every alert
--- scans all earlier windows of its partition: quadratic when a long history is scored).
+-- The scored windows overlapping each new alert, read once for the per-detector scores and for
+-- the explanation. A window overlapping an alert starts at most the partition's longest window
+-- span before it, which bounds the index range below (without it, every alert scans all
+-- earlier windows of its partition: quadratic when a long history is scored).
 DROP TABLE IF EXISTS temp.win_span;
 CREATE TEMP TABLE win_span(part TEXT PRIMARY KEY, span INTEGER);
 INSERT INTO temp.win_span SELECT part, max(last_ts - first_ts) FROM window_scores
  WHERE part IN (SELECT part FROM alerts WHERE explanation IS NULL) GROUP BY part;
+DROP TABLE IF EXISTS temp.alert_windows;
+CREATE TEMP TABLE alert_windows AS
+  SELECT a.id AS alert_id, m.detector, ws.detector AS name, ws.part, ws.first_ts, ws.first_id,
+         ws.score, ws.threshold, ws.is_anomaly
+    FROM alerts a
+    JOIN window_scores ws ON ws.part = a.part AND ws.last_ts >= a.first_ts AND ws.first_ts <= a.last_ts
+                         AND ws.first_ts >= a.first_ts - (SELECT span FROM temp.win_span w WHERE w.part = a.part)
+    JOIN models m ON m.name = ws.detector AND m.scope_key = a.scope_key
+   WHERE a.explanation IS NULL;
+CREATE INDEX temp.alert_windows_alert ON alert_windows(alert_id, detector);
 -- Per detector: the strongest window overlapping the alert, its threshold and whether it voted.
 UPDATE alerts SET
-  score_s = (SELECT max(score) FROM window_scores ws WHERE ws.detector = alerts.scope_key || '/s' AND ws.part = alerts.part AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts
-                   AND ws.first_ts >= alerts.first_ts - (SELECT span FROM temp.win_span w WHERE w.part = alerts.part)),
-  score_m = (SELECT max(score) FROM window_scores ws WHERE ws.detector = alerts.scope_key || '/m' AND ws.part = alerts.part AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts
-                   AND ws.first_ts >= alerts.first_ts - (SELECT span FROM temp.win_span w WHERE w.part = alerts.part)),
-  score_l = (SELECT max(score) FROM window_scores ws WHERE ws.detector = alerts.scope_key || '/l' AND ws.part = alerts.part AND ws.last_ts >= alerts.first_ts AND ws.first_ts <= alerts.last_ts
-                   AND ws.first_ts >= alerts.first_ts - (SELECT span FROM temp.win_span w WHERE w.part = alerts.part)),
+  score_s = (SELECT max(score) FROM temp.alert_windows w WHERE w.alert_id = alerts.id AND w.detector = 's'),
+  score_m = (SELECT max(score) FROM temp.alert_windows w WHERE w.alert_id = alerts.id AND w.detector = 'm'),
+  score_l = (SELECT max(score) FROM temp.alert_windows w WHERE w.alert_id = alerts.id AND w.detector = 'l'),
   threshold_s = (SELECT threshold FROM models WHERE name = alerts.scope_key || '/s'),
   threshold_m = (SELECT threshold FROM models WHERE name = alerts.scope_key || '/m'),
   threshold_l = (SELECT threshold FROM models WHERE name = alerts.scope_key || '/l')
@@ -521,12 +528,10 @@ UPDATE alerts SET vote_s = score_s > threshold_s, vote_m = score_m > threshold_m
 -- at that window (without it the scan would go on to the partition's end for every alert).
 DROP TABLE IF EXISTS temp.best;
 CREATE TEMP TABLE best AS
-  SELECT alert_id, detector, part, first_ts, first_id FROM (
-    SELECT a.id AS alert_id, ws.detector, ws.part, ws.first_ts, ws.first_id,
-           row_number() OVER (PARTITION BY a.id ORDER BY ws.score / ws.threshold DESC, ws.first_ts, ws.detector) AS rk
-      FROM alerts a JOIN window_scores ws ON ws.part = a.part AND ws.last_ts >= a.first_ts AND ws.first_ts <= a.last_ts
-                                          AND ws.first_ts >= a.first_ts - (SELECT span FROM temp.win_span w WHERE w.part = a.part)
-     WHERE a.explanation IS NULL AND ws.is_anomaly)
+  SELECT alert_id, name AS detector, part, first_ts, first_id FROM (
+    SELECT alert_id, name, part, first_ts, first_id,
+           row_number() OVER (PARTITION BY alert_id ORDER BY score / threshold DESC, first_ts, name) AS rk
+      FROM temp.alert_windows WHERE is_anomaly)
    WHERE rk = 1;
 UPDATE alerts SET explain_json = (
   SELECT lstm_ae_explain(m.model,

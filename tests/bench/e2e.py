@@ -36,6 +36,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("FNGUARD_BUILD", "build")
 EXT = os.path.join(ROOT, BUILD, "fnguard")
 T0 = time.time()
+# sql/pipeline.sql's sections ("-- ---- name") -> the stages reported.
+STAGE_OF_SECTION = {"setup": "features", "features": "features", "windows": "features", "models": "train",
+                    "delta": "update", "thresholds": "thresholds", "scoring": "score", "alerts": "alerts",
+                    "views": "alerts", "end": "end"}
 
 
 def log(msg):
@@ -133,15 +137,13 @@ def main():
     cur_stage, t_stage = None, None
     timing = {}
     for section, sql in statements(os.path.join(ROOT, "sql/pipeline.sql")) + [("end", "SELECT 1;")]:
-        stage = {"setup": "features", "features": "features", "windows": "features", "models": "train",
-                 "delta": "update", "thresholds": "thresholds", "scoring": "score", "alerts": "alerts",
-                 "views": "alerts", "end": "end"}.get(section, section)
+        stage = STAGE_OF_SECTION.get(section, section)
         if stage != cur_stage:
             if cur_stage is not None:
-                w = time.perf_counter() - t_stage
+                w, peak = time.perf_counter() - t_stage, peak_mib()
                 prev = timing.get(cur_stage, (0.0, 0.0))
-                timing[cur_stage] = (prev[0] + w, max(prev[1], peak_mib()))
-                log("%-10s %7.1f s  peak %6.1f MiB" % (cur_stage, w, peak_mib()))
+                timing[cur_stage] = (prev[0] + w, max(prev[1], peak))
+                log("%-10s %7.1f s  peak %6.1f MiB" % (cur_stage, w, peak))
             cur_stage, t_stage = stage, time.perf_counter()
             reset_peak()
         if stage == "end":
