@@ -302,6 +302,21 @@ def run_all(tmp, t_start):
               "%s = %r fails with \"%s\" (%s)" % (key, value, msg, r.stderr.strip().splitlines()[-1:]))
         left = rows(db_path, "SELECT name FROM sqlite_schema WHERE name IN ('models', 'detect_events', 'alerts')")
         check(not left, "... and creates nothing")
+    # A window_scores table made by an older pipeline.sql (no hot_steps column) is refused with a
+    # message saying what to do, and nothing is created.
+    old = os.path.join(tmp, "old-scores.db")
+    shutil.copy(small, old)
+    db = sqlite3.connect(old)
+    db.execute("CREATE TABLE window_scores(detector TEXT NOT NULL, part TEXT NOT NULL, first_id INTEGER,"
+               " last_id INTEGER, first_ts INTEGER, last_ts INTEGER, n_steps INTEGER, score REAL,"
+               " threshold REAL, is_anomaly INTEGER, PRIMARY KEY (detector, part, first_ts, last_ts, first_id))")
+    db.commit()
+    db.close()
+    r = pipeline(old, expect_ok=False)
+    check(r.returncode != 0 and "DROP TABLE window_scores and run again" in r.stderr,
+          "an old window_scores fails with its message (%s)" % r.stderr.strip().splitlines()[-1:])
+    check(not rows(old, "SELECT name FROM sqlite_schema WHERE name IN ('models', 'detect_events', 'alerts')"),
+          "... and creates nothing")
     empty = os.path.join(tmp, "empty.db")
     synth.make_db(empty, seed=SEED, hours=0)
     r = pipeline(empty, expect_ok=False)
