@@ -25,7 +25,8 @@
 --              segment (the parent of the function segment), else of the Lambda log line that
 --              names the trace. CloudTrail: the X-Ray subsegment with the same AWS request id,
 --              else the invocation of the same function whose START..END overlaps the record's
---              time (second precision: [t, t+1s); the largest overlap wins, marked
+--              time (second precision: [t, t+1s); invocations X-Ray traced come last, since
+--              their calls are all in their trace; the largest overlap wins, marked
 --              'time-ambiguous' when several overlap; its ts then moves inside that invocation,
 --              after the START); calls made from outside Lambda get none.
 --   dedup      A CloudTrail record and an X-Ray subsegment with the same AWS request id are one
@@ -160,18 +161,31 @@ CREATE TEMP TABLE ct_ctx AS
               WHEN f.net IN (SELECT net FROM lambda_networks) THEN 0 ELSE 1 END AS outside,
          CASE WHEN c.event_time LIKE '%.%' THEN 1 ELSE 1000 END AS prec
     FROM ct_fn f JOIN cloudtrail c ON c.rowid = f.rid;
+-- Only calls X-Ray did not record are placed by time (the others take their subsegment's flow),
+-- and X-Ray samples whole requests: a traced invocation has all its calls in its trace, so an
+-- untraced call belongs to an untraced invocation when one overlaps. Traced ones are the
+-- fallback (a trace can be incomplete); 'time-ambiguous' counts the candidates of the class
+-- chosen.
+DROP TABLE IF EXISTS temp.traced;
+CREATE TEMP TABLE traced(function TEXT, flow TEXT, PRIMARY KEY(function, flow)) WITHOUT ROWID;
+INSERT OR IGNORE INTO traced SELECT function, flow FROM xdoc WHERE flow IS NOT NULL;
 DROP TABLE IF EXISTS temp.ct_time;
 CREATE TEMP TABLE ct_time AS
   SELECT rid, flow, n, start_ts, end_ts FROM (
-    SELECT t.rid, i.flow, i.start_ts, i.end_ts, count(*) OVER (PARTITION BY t.rid) AS n,
-           row_number() OVER (PARTITION BY t.rid
-                              ORDER BY min(i.end_ts, t.ts + t.prec) - max(i.start_ts, t.ts) DESC,
-                                       i.start_ts) AS rk
-      FROM ct_ctx t
-      JOIN inv i ON i.function = t.function
-                AND i.start_ts BETWEEN t.ts - 900000 AND t.ts + t.prec - 1
-                AND i.end_ts >= t.ts
-     WHERE t.outside IS NOT 1)
+    SELECT rid, flow, start_ts, end_ts, count(*) OVER (PARTITION BY rid, tr) AS n,
+           row_number() OVER (PARTITION BY rid ORDER BY tr, overlap DESC, start_ts) AS rk
+      FROM (SELECT t.rid, i.flow, i.start_ts, i.end_ts,
+                   min(i.end_ts, t.ts + t.prec) - max(i.start_ts, t.ts) AS overlap,
+                   EXISTS (SELECT 1 FROM traced r WHERE r.function = i.function
+                                                     AND r.flow = i.flow) AS tr
+              FROM ct_ctx t
+              JOIN inv i ON i.function = t.function
+                        AND i.start_ts BETWEEN t.ts - 900000 AND t.ts + t.prec - 1
+                        AND i.end_ts >= t.ts
+             WHERE t.outside IS NOT 1
+               AND NOT EXISTS (SELECT 1 FROM xcall x WHERE x.request_id = (SELECT c.request_id
+                                 FROM cloudtrail c WHERE c.rowid = t.rid)
+                                 AND x.function = t.function)))
    WHERE rk = 1;
 CREATE INDEX temp.ct_time_rid ON ct_time(rid);
 

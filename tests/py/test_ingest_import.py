@@ -156,6 +156,55 @@ def main():
               " execution's random name (%s)" % rows[1][3])
         db.close()
 
+        # --- two invocations in one second, one traced: the untraced call is the untraced one's --
+        # A (traced, .100-.400) overlaps CloudTrail's second more than B (untraced, .800-.950),
+        # but A's own call is in its trace, so the call X-Ray did not record was B's.
+        busy = os.path.join(tmp, "busy")
+        logdir = os.path.join(busy, "lambda", "shop", "shop-late", "2026", "01", "05")
+        os.makedirs(logdir)
+        os.makedirs(os.path.join(busy, "cloudtrail"))
+        os.makedirs(os.path.join(busy, "xray"))
+        ra, rb = "bbbbbbbb-1111-4111-8111-00000000000a", "bbbbbbbb-1111-4111-8111-00000000000b"
+        with open(os.path.join(logdir, "[$LATEST]0000000000000000000000000000000a.log"), "w") as f:
+            for rid, t0, t1 in ((ra, "00.100", "00.400"), (rb, "00.800", "00.950")):
+                f.write("2026-01-05T10:31:%sZ START RequestId: %s Version: $LATEST\n"
+                        "2026-01-05T10:31:%sZ END RequestId: %s\n"
+                        "2026-01-05T10:31:%sZ REPORT RequestId: %s\tDuration: 100.00 ms\tBilled Duration: 100 ms"
+                        "\tMemory Size: 128 MB\tMax Memory Used: 60 MB\t\n" % (t0, rid, t1, rid, t1, rid))
+        t = 1767609060  # 2026-01-05T10:31:00Z
+        arn = "arn:aws:lambda:us-east-1:111122223333:function:shop-late"
+        trace = "1-695b9204-00000000000000000000000a"
+        docs = [{"id": "a0000000000000a1", "name": "shop-late", "start_time": t + 0.1, "end_time": t + 0.4,
+                 "trace_id": trace, "parent_id": "a0000000000000a0", "origin": "AWS::Lambda",
+                 "aws": {"request_id": ra}, "resource_arn": arn},
+                {"id": "a0000000000000a2", "name": "shop-late", "start_time": t + 0.1, "end_time": t + 0.4,
+                 "trace_id": trace, "parent_id": "a0000000000000a1", "origin": "AWS::Lambda::Function",
+                 "resource_arn": arn, "aws": {"function_arn": arn},
+                 "subsegments": [{"id": "a0000000000000a3", "name": "Invocation", "start_time": t + 0.1,
+                                  "end_time": t + 0.4,
+                                  "subsegments": [{"id": "a0000000000000a4", "name": "SFN", "namespace": "aws",
+                                                   "start_time": t + 0.2, "end_time": t + 0.25,
+                                                   "aws": {"operation": "StartExecution",
+                                                           "region": "us-east-1",
+                                                           "request_id": "SFNREQ000000000A"}}]}]}]
+        with open(os.path.join(busy, "xray", "traces.json"), "w") as f:
+            json.dump({"Traces": [{"Id": trace, "Segments": [{"Id": d["id"], "Document": json.dumps(d)}
+                                                             for d in docs]}]}, f)
+        records = [dict(records[0], requestID="SFNREQ000000000" + k,
+                        eventID="e0000000-0000-4000-8000-0000000000a" + k,
+                        eventTime="2026-01-05T10:31:00Z") for k in ("A", "B")]
+        with open(os.path.join(busy, "cloudtrail", "busy.json"), "w") as f:
+            json.dump({"Records": records}, f)
+        case = os.path.join(tmp, "busy.db")
+        r = sqlite_cli(case, (":root", busy), stdin_file=os.path.join(ROOT, "sql/import.sql"))
+        check(r.returncode == 0, "import of a traced and an untraced invocation (%s)" % r.stderr.strip())
+        db = sqlite3.connect(case)
+        got = dict(db.execute("SELECT request_id, flow || ' ' || attribution FROM function_events"
+                              " WHERE event = 'states:StartExecution'").fetchall())
+        check(got == {"SFNREQ000000000A": ra + " xray", "SFNREQ000000000B": rb + " time"},
+              "the traced call is its trace's, the untraced one the untraced invocation's (%s)" % got)
+        db.close()
+
 
 if __name__ == "__main__":
     main()
