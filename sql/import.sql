@@ -211,7 +211,9 @@ INSERT INTO fe(ts, function, flow, source, event, event_type, parent, resource, 
                   json_extract(c.request_parameters, '$.secretId'),
                   json_extract(c.request_parameters, '$.name')),
          x.duration_ms, coalesce(x.depth - 1, 1),
-         CASE WHEN c.error_code LIKE '%Throttl%' OR c.error_code LIKE 'TooManyRequests%' THEN 'throttle'
+         CASE WHEN c.error_code LIKE '%Throttl%' OR c.error_code LIKE 'TooManyRequests%'
+                   OR c.error_code IN ('ProvisionedThroughputExceededException', 'RequestLimitExceeded',
+                                       'SlowDown', 'BandwidthLimitExceeded') THEN 'throttle'
               WHEN c.error_code IS NOT NULL THEN 'error' ELSE x.status END,
          c.error_code, c.source_ip, c.user_agent, c.access_key_id, t.outside, c.request_id,
          CASE WHEN t.outside = 1 THEN NULL

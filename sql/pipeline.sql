@@ -145,6 +145,27 @@ INSERT INTO temp.parent_mode
        AND EXISTS (SELECT 1 FROM function_events n WHERE n.id > coalesce((SELECT max(id) FROM detect_events), -1))
      GROUP BY function, event, parent)
    WHERE rk = 1;
+-- A call the SDK retried is one call, as X-Ray records it (one subsegment, `retries` > 0), but
+-- CloudTrail logs every attempt. An attempt that failed with a throttling or transient server
+-- error and has a twin (same flow, event and resource) within 5 s is left out of the windows:
+-- otherwise each throttled call is a rare extra step with an error and, X-Ray having no
+-- subsegment of that request id, no parent. It stays in function_events. Only attempts that
+-- failed with a retryable error and were repeated are left out, so an attacker cannot hide a
+-- call that did anything this way.
+DROP TABLE IF EXISTS temp.retried;
+CREATE TEMP TABLE retried(id INTEGER PRIMARY KEY);
+INSERT INTO temp.retried
+  SELECT fe.id FROM function_events fe
+   WHERE fe.id > coalesce((SELECT max(id) FROM detect_events), -1)
+     AND fe.source = 'cloudtrail' AND fe.flow IS NOT NULL
+     AND (fe.status = 'throttle'
+          OR fe.error_code IN ('InternalError', 'InternalFailure', 'InternalServerError',
+                               'InternalServerErrorException', 'ServiceUnavailable',
+                               'ServiceUnavailableException', 'RequestTimeout', 'RequestTimeoutException'))
+     AND EXISTS (SELECT 1 FROM function_events n
+                  WHERE n.flow = fe.flow AND n.function = fe.function AND n.id <> fe.id
+                    AND n.event = fe.event AND n.resource IS fe.resource
+                    AND n.ts BETWEEN fe.ts - 5000 AND fe.ts + 5000);
 DROP TABLE IF EXISTS temp.new_events;
 CREATE TEMP TABLE new_events AS
   SELECT fe.id,
@@ -165,7 +186,8 @@ CREATE TEMP TABLE new_events AS
            (SELECT l.max_memory_mb FROM lambda_logs l
              WHERE l.function = fe.function AND l.request_id = fe.flow AND l.type = 'REPORT' LIMIT 1) END AS memory_mb
     FROM function_events fe
-   WHERE fe.id > coalesce((SELECT max(id) FROM detect_events), -1);
+   WHERE fe.id > coalesce((SELECT max(id) FROM detect_events), -1)
+     AND fe.id NOT IN (SELECT id FROM temp.retried);
 INSERT INTO detect_events
 WITH starts AS (  -- invocations: the new ones, and the old ones of the minute before them (online)
   SELECT id, function, ts FROM temp.new_events WHERE event = 'lambda:START'

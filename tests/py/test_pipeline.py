@@ -130,6 +130,19 @@ def run_all(tmp, t_start):
     fresh = os.path.join(tmp, "fresh.db")
     inj = synth.make_db(fresh, seed=SEED, hours=TR + 12, inject=[("new_call", TR + 4), ("burst", TR + 6), ("slow", TR + 8)])
     settings(fresh, **common)
+    # A throttled attempt the SDK retried (CloudTrail logs each attempt, X-Ray one subsegment):
+    # one call, so the windows leave the failed attempt out; placed in the clean scored hours.
+    db = sqlite3.connect(fresh)
+    twin = db.execute("SELECT * FROM function_events WHERE function = 'shop-api' AND source = 'cloudtrail'"
+                      " AND flow IS NOT NULL AND status IS NULL AND ts > ? ORDER BY ts LIMIT 1",
+                      (T0 + (TR + 1) * H,)).fetchone()
+    cols = [d[0] for d in db.execute("SELECT * FROM function_events LIMIT 0").description]
+    row = dict(zip(cols, twin), id=None, ts=twin[cols.index("ts")] - 40, status="throttle",
+               error_code="ThrottlingException", duration_ms=None, parent=None, attribution="time")
+    retried_id = db.execute("INSERT INTO function_events(%s) VALUES (%s)" % (",".join(cols), ",".join("?" * len(cols))),
+                            [row[c] for c in cols]).lastrowid
+    db.commit()
+    db.close()
     main_db = os.path.join(tmp, "main.db")
     shutil.copy(fresh, main_db)
     pipeline(main_db)
@@ -164,6 +177,9 @@ def run_all(tmp, t_start):
     wrong = alerts_covering(main_db, "shop-worker", t_call) + alerts_covering(main_db, "shop-worker", t_slow) \
         + alerts_covering(main_db, "shop-api", t_burst + 20000)
     check(not wrong, "each anomaly is blamed on its own function only (%s)" % wrong)
+    check(rows(main_db, "SELECT count(*) FROM detect_events WHERE id = ?", retried_id)[0][0] == 0
+          and rows(main_db, "SELECT count(*) FROM detect_events WHERE id = ?", twin[0])[0][0] == 1,
+          "a retried throttled attempt is left out of the windows, the call that was retried is in")
     clean = rows(main_db, "SELECT function, first_time, explanation FROM alerts WHERE first_ts < ?", T0 + (TR + 3.5) * H)
     check(not clean, "the clean hours before the first injection raise no alert (%s)" % clean)
     # The rest of the scored period: a false alarm here and there is what a threshold at the
