@@ -11,7 +11,9 @@
  5. online mode scores only windows after the watermark; a run with no new events adds nothing;
  6. retraining is atomic: a failing retrain leaves the old models (and alerts) as they were, a
     successful one replaces every model;
- 7. bad settings fail with the constraint-named error and change nothing.
+ 7. bad settings fail with the constraint-named error and change nothing;
+ 8. a function with untraced invocations also learns from a view of its training period with
+    more invocations untraced; the view is training-only.
 Every run goes through the sqlite3 CLI, as an analyst runs it. Run by tests/run-tests.sh with
 FNGUARD_BUILD set; exit 0 pass, 77 skip, 1 fail. Standard library only.
 """
@@ -308,7 +310,8 @@ def run_all(tmp, t_start):
              ("threshold_quantile", 1.5, "setting threshold_quantile must be between 0.5 and 1"),
              ("options", "hidden=8", "setting options must be a JSON object"),
              ("train_to", T0 - 1, "setting train_to must be after train_from"),
-             ("min_windows", 0, "setting min_windows must be a positive integer")]
+             ("min_windows", 0, "setting min_windows must be a positive integer"),
+             ("untraced_share", 2, "setting untraced_share must be between 0 and 1")]
     for key, value, msg in cases:
         db_path = os.path.join(tmp, "bad-%s.db" % key)
         shutil.copy(small, db_path)
@@ -333,6 +336,38 @@ def run_all(tmp, t_start):
           "an old window_scores fails with its message (%s)" % r.stderr.strip().splitlines()[-1:])
     check(not rows(old, "SELECT name FROM sqlite_schema WHERE name IN ('models', 'detect_events', 'alerts')"),
           "... and creates nothing")
+    # ---- 8: training views with tracing dropped ---------------------------------------------------
+    # A fifth of shop-api's invocations were not traced (no X-Ray rows; CloudTrail calls attributed
+    # by time, no parent): its models also learn from a copy in which untraced_share of the traced
+    # invocations look untraced; shop-worker, traced throughout, gets no copy. The copy is
+    # training-only: nothing of it is left in detect_events, parts or window_scores.
+    untr = os.path.join(tmp, "untraced.db")
+    shutil.copy(small, untr)
+    db = sqlite3.connect(untr)
+    flows = [f for f, in db.execute("SELECT DISTINCT flow FROM function_events WHERE function = 'shop-api'"
+                                   " ORDER BY flow")][::5]
+    marks = ",".join("?" * len(flows))
+    db.execute("DELETE FROM function_events WHERE source = 'xray' AND flow IN (%s)" % marks, flows)
+    db.execute("UPDATE function_events SET attribution = 'time', parent = NULL, duration_ms = NULL"
+               " WHERE source = 'cloudtrail' AND flow IN (%s)" % marks, flows)
+    db.commit()
+    db.close()
+    plain = os.path.join(tmp, "untraced-off.db")
+    shutil.copy(untr, plain)
+    settings(plain, untraced_share=0)
+    pipeline(untr)
+    pipeline(plain)
+    n_with = dict(rows(untr, "SELECT name, n_windows FROM models"))
+    n_without = dict(rows(plain, "SELECT name, n_windows FROM models"))
+    check(all(n_with[k] > n_without[k] for k in n_with if k.startswith("shop-api/"))
+          and all(n_with[k] == n_without[k] for k in n_with if k.startswith("shop-worker/")),
+          "shop-api (untraced invocations) learns from the untraced view too, shop-worker does not (%s vs %s)"
+          % (sorted(n_with.items()), sorted(n_without.items())))
+    left = rows(untr, "SELECT (SELECT count(*) FROM detect_events WHERE id < 0 OR part LIKE '%#untraced'),"
+                " (SELECT count(*) FROM parts WHERE part LIKE '%#untraced'),"
+                " (SELECT count(*) FROM window_scores WHERE part LIKE '%#untraced')")[0]
+    check(left == (0, 0, 0), "... and nothing of the copy is left or scored (%s)" % (left,))
+
     empty = os.path.join(tmp, "empty.db")
     synth.make_db(empty, seed=SEED, hours=0)
     r = pipeline(empty, expect_ok=False)
