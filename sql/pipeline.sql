@@ -39,8 +39,8 @@
 -- alert's function_events rows) and flow_verdicts (one row per invocation).
 --
 -- Defaults were chosen with make eval (fixtures/testbed/eval.py; numbers in its report): on 30
--- days of the testbed at scale 1, training costs ~2.5 minutes on one core, and the thresholds
--- below keep false alarms between 0.02% and 0.3% of normal windows per detector (two seeds;
+-- days of the testbed at scale 1, training costs ~3 minutes on one core, and the thresholds
+-- below keep false alarms between 0 and 0.2% of normal windows per detector (two seeds;
 -- README, Evaluation).
 .bail on
 BEGIN;
