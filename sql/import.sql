@@ -155,7 +155,7 @@ CREATE TEMP TABLE fe AS SELECT * FROM function_events WHERE 0;
 -- CloudTrail calls of functions: outside Lambda or not, and the invocation whose time overlaps.
 DROP TABLE IF EXISTS temp.ct_ctx;
 CREATE TEMP TABLE ct_ctx AS
-  SELECT f.rid, f.function, c.ts,
+  SELECT f.rid, f.function, c.ts, c.request_id,
          CASE WHEN (SELECT count(*) FROM lambda_networks) = 0 THEN NULL
               WHEN f.net IS NULL THEN 0
               WHEN f.net IN (SELECT net FROM lambda_networks) THEN 0 ELSE 1 END AS outside,
@@ -183,9 +183,8 @@ CREATE TEMP TABLE ct_time AS
                         AND i.start_ts BETWEEN t.ts - 900000 AND t.ts + t.prec - 1
                         AND i.end_ts >= t.ts
              WHERE t.outside IS NOT 1
-               AND NOT EXISTS (SELECT 1 FROM xcall x WHERE x.request_id = (SELECT c.request_id
-                                 FROM cloudtrail c WHERE c.rowid = t.rid)
-                                 AND x.function = t.function)))
+               AND NOT EXISTS (SELECT 1 FROM xcall x WHERE x.request_id = t.request_id
+                                                        AND x.function = t.function)))
    WHERE rk = 1;
 CREATE INDEX temp.ct_time_rid ON ct_time(rid);
 

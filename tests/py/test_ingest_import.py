@@ -36,6 +36,20 @@ def sqlite_cli(db, *params, stdin_file):
         return subprocess.run(cmd, stdin=f, cwd=ROOT, capture_output=True, text=True)
 
 
+def invocation_lines(rid, start, end, ms):
+    """A Lambda invocation's START, END and REPORT lines (times: ISO with milliseconds)."""
+    return ("%sZ START RequestId: %s Version: $LATEST\n%sZ END RequestId: %s\n"
+            "%sZ REPORT RequestId: %s\tDuration: %.2f ms\tBilled Duration: %d ms"
+            "\tMemory Size: 128 MB\tMax Memory Used: 60 MB\t\n" % (start, rid, end, rid, end, rid, ms, ms))
+
+
+def import_root(tmp, root, name):
+    """sql/import.sql on the directory root into tmp/name.db: (CLI result, connection)."""
+    case = os.path.join(tmp, name + ".db")
+    r = sqlite_cli(case, (":root", root), stdin_file=os.path.join(ROOT, "sql/import.sql"))
+    return r, sqlite3.connect(case)
+
+
 def check(cond, what):
     if not cond:
         print("FAIL:", what)
@@ -123,10 +137,7 @@ def main():
         os.makedirs(os.path.join(late, "cloudtrail"))
         rid = "bbbbbbbb-1111-4111-8111-000000000009"
         with open(os.path.join(logdir, "[$LATEST]00000000000000000000000000000009.log"), "w") as f:
-            f.write("2026-01-05T10:30:00.400Z START RequestId: %s Version: $LATEST\n"
-                    "2026-01-05T10:30:00.900Z END RequestId: %s\n"
-                    "2026-01-05T10:30:00.900Z REPORT RequestId: %s\tDuration: 500.00 ms\tBilled Duration: 500 ms"
-                    "\tMemory Size: 128 MB\tMax Memory Used: 60 MB\t\n" % (rid, rid, rid))
+            f.write(invocation_lines(rid, "2026-01-05T10:30:00.400", "2026-01-05T10:30:00.900", 500))
         ident = {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/shop-LateRole/shop-late",
                  "accountId": "111122223333", "accessKeyId": "ASIAQXAMPLELATE00001",
                  "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/shop-LateRole",
@@ -142,10 +153,8 @@ def main():
              "eventType": "AwsApiCall", "recipientAccountId": "111122223333"}]
         with open(os.path.join(late, "cloudtrail", "late.json"), "w") as f:
             json.dump({"Records": records}, f)
-        case = os.path.join(tmp, "late.db")
-        r = sqlite_cli(case, (":root", late), stdin_file=os.path.join(ROOT, "sql/import.sql"))
+        r, db = import_root(tmp, late, "late")
         check(r.returncode == 0, "import of an untraced call (%s)" % r.stderr.strip())
-        db = sqlite3.connect(case)
         rows = db.execute("SELECT event, ts, attribution, resource FROM function_events"
                           " WHERE function = 'shop-late' ORDER BY ts, id").fetchall()
         check([r[0] for r in rows] == ["lambda:START", "states:StartExecution", "lambda:REPORT"],
@@ -167,10 +176,7 @@ def main():
         ra, rb = "bbbbbbbb-1111-4111-8111-00000000000a", "bbbbbbbb-1111-4111-8111-00000000000b"
         with open(os.path.join(logdir, "[$LATEST]0000000000000000000000000000000a.log"), "w") as f:
             for rid, t0, t1 in ((ra, "00.100", "00.400"), (rb, "00.800", "00.950")):
-                f.write("2026-01-05T10:31:%sZ START RequestId: %s Version: $LATEST\n"
-                        "2026-01-05T10:31:%sZ END RequestId: %s\n"
-                        "2026-01-05T10:31:%sZ REPORT RequestId: %s\tDuration: 100.00 ms\tBilled Duration: 100 ms"
-                        "\tMemory Size: 128 MB\tMax Memory Used: 60 MB\t\n" % (t0, rid, t1, rid, t1, rid))
+                f.write(invocation_lines(rid, "2026-01-05T10:31:" + t0, "2026-01-05T10:31:" + t1, 100))
         t = 1767609060  # 2026-01-05T10:31:00Z
         arn = "arn:aws:lambda:us-east-1:111122223333:function:shop-late"
         trace = "1-695b9204-00000000000000000000000a"
@@ -195,10 +201,8 @@ def main():
                         eventTime="2026-01-05T10:31:00Z") for k in ("A", "B")]
         with open(os.path.join(busy, "cloudtrail", "busy.json"), "w") as f:
             json.dump({"Records": records}, f)
-        case = os.path.join(tmp, "busy.db")
-        r = sqlite_cli(case, (":root", busy), stdin_file=os.path.join(ROOT, "sql/import.sql"))
+        r, db = import_root(tmp, busy, "busy")
         check(r.returncode == 0, "import of a traced and an untraced invocation (%s)" % r.stderr.strip())
-        db = sqlite3.connect(case)
         got = dict(db.execute("SELECT request_id, flow || ' ' || attribution FROM function_events"
                               " WHERE event = 'states:StartExecution'").fetchall())
         check(got == {"SFNREQ000000000A": ra + " xray", "SFNREQ000000000B": rb + " time"},
