@@ -117,6 +117,9 @@ int ae_shape_check(const ae_shape *s, fg_err *err) {
                    AE_MAX_FIELDS);
   if (s->C + s->N < 1)
     return fg_errf(err, FG_EINVAL, "the network needs at least one field (C=0 and N=0)");
+  if (!(s->num_cap >= 0.0f && s->num_cap <= 1e6f))
+    return fg_errf(err, FG_EINVAL, "numeric error cap %g is out of range 0..1e6 (0: none)",
+                   (double)s->num_cap);
   for (int c = 0; c < s->C; c++)
     if (s->V[c] < 2 || s->V[c] > 1000000)
       return fg_errf(err, FG_EINVAL,
@@ -418,7 +421,7 @@ const float *ae_outputs(const ae_work *w) { return w->y; }
 static int same_shape(const ae_shape *s, const ae_work *w) {
   const ae_shape *a = &w->s;
   if (s->T != a->T || s->H != a->H || s->L != a->L || s->E != a->E || s->C != a->C ||
-      s->N != a->N)
+      s->N != a->N || s->num_cap != a->num_cap)
     return 0;
   for (int c = 0; c < s->C; c++)
     if (s->V[c] != a->V[c]) return 0;
@@ -536,7 +539,7 @@ static float loss_forward(const ae_shape *s, const ae_params *p, const ae_batch 
         continue;
       }
       float d = yr[ncat + j] - bt->num[r * N + j];
-      fr[C + j] = d * d;
+      fr[C + j] = s->num_cap > 0.0f && d * d > s->num_cap ? s->num_cap : d * d;
       sum += fr[C + j];
       present++;
     }
@@ -627,7 +630,9 @@ static void loss_backward(const ae_shape *s, const ae_batch *bt, ae_work *w) {
     }
     for (int j = 0; j < N; j++) {
       const int ok = !bt->num_ok || bt->num_ok[r * N + j];
-      dr[ncat + j] = ok ? ws * 2.0f * (yr[ncat + j] - bt->num[r * N + j]) : 0.0f;
+      const float d = yr[ncat + j] - bt->num[r * N + j];
+      /* A capped error is flat: no gradient (the same test as loss_forward's). */
+      dr[ncat + j] = ok && !(s->num_cap > 0.0f && d * d > s->num_cap) ? ws * 2.0f * d : 0.0f;
     }
   }
 }

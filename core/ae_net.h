@@ -21,7 +21,8 @@
 **   decoder      = L stacked LSTM layers whose input at every step is z
 **   output y_t   = W_out^T h_top_t + b_out, width O
 **   field error  categorical c: sum_k (softmax(y_t[slice c])_k - onehot(cat_t[c])_k)^2  (Brier)
-**                numeric j:     (y_t[num j] - num_t[j])^2, only where num_ok
+**                numeric j:     min((y_t[num j] - num_t[j])^2, num_cap), only where num_ok
+**                               (num_cap 0: no cap; the gradient is 0 where the cap applies)
 **   step error   = mean of the field errors present at step t (a step with no present field,
 **                  possible only when C = 0, is left out of the window's mean)
 **   window error = mean of step errors over t < len[b]            (the anomaly score; 0 if no
@@ -51,6 +52,11 @@ typedef struct ae_shape {
   int C;                /* categorical fields, 0..AE_MAX_FIELDS */
   int N;                /* numeric fields, 0..AE_MAX_FIELDS; C + N >= 1 */
   int V[AE_MAX_FIELDS]; /* slots per categorical field (>= 2: slot 0 is "unknown") */
+  /* Cap on a numeric field's error (0: none). A categorical field's error is at most 2 (a
+  ** confident wrong slot); a numeric one is unbounded, so without a cap one value 7 standard
+  ** deviations out (a timeout) outweighs a never-seen API call thirty times, and thresholds
+  ** calibrated on normal data that holds such a value cannot see new calls at all. */
+  float num_cap;
 } ae_shape;
 
 /* Named pointers into the single parameter block, in this order (the order of a model file):

@@ -101,8 +101,11 @@ static json_t *meta_json(const fg_model *m) {
   char seed[32];
   snprintf(seed, sizeof seed, "%llu", (unsigned long long)m->seed);
   json_object_set_new(rec, "seed", json_string(seed));
-  return json_pack("{s:i, s:i, s:i, s:i, s:i, s:o, s:o}", "T", m->s.T, "H", m->s.H, "L", m->s.L,
-                   "E", m->s.E, "format", FG_MODEL_FORMAT, "fields", fields, "record", rec);
+  json_t *meta = json_pack("{s:i, s:i, s:i, s:i, s:i, s:o, s:o}", "T", m->s.T, "H", m->s.H, "L",
+                           m->s.L, "E", m->s.E, "format", FG_MODEL_FORMAT, "fields", fields, "record", rec);
+  /* Only when set: models without a cap keep the bytes they had before it existed. */
+  if (meta && m->s.num_cap > 0.0f) json_object_set_new(meta, "num_cap", json_real(m->s.num_cap));
+  return meta;
 }
 
 int fg_model_save(fg_model *m, unsigned char **blob, size_t *len, fg_err *err) {
@@ -188,6 +191,12 @@ static int load_meta(fg_model *m, json_t *meta, fg_err *err) {
   m->s.L = (int)v;
   if (get_int(meta, "E", 0, 1024, &v, err)) return err->code;
   m->s.E = (int)v;
+  json_t *cap = json_object_get(meta, "num_cap");
+  if (cap) { /* optional: absent means no cap */
+    if (!json_is_number(cap)) return BAD("'num_cap' is not a number");
+    m->s.num_cap = (float)json_number_value(cap);
+    if (!(m->s.num_cap > 0.0f && m->s.num_cap <= 1e6f)) return BAD("'num_cap' %g is out of range (0, 1e6]", json_number_value(cap));
+  }
   json_t *fields = json_object_get(meta, "fields");
   if (!json_is_array(fields) || json_array_size(fields) < 1 ||
       json_array_size(fields) > FG_WINDOW_MAX_FIELDS)

@@ -77,6 +77,7 @@ int fg_train_opts_parse(fg_train_opts *o, const char *text, fg_err *err) {
     else if (!strcmp(k, "progress")) rc = opt_int(v, k, 0, 1, &o->progress, err);
     else if (!strcmp(k, "lr")) rc = opt_real(v, k, 1e-9, 10, &o->lr, err);
     else if (!strcmp(k, "clip")) rc = opt_real(v, k, 0, 1e9, &o->clip, err);
+    else if (!strcmp(k, "num_cap")) rc = opt_real(v, k, 0, 1e6, &o->num_cap, err);
     else if (!strcmp(k, "validation")) rc = opt_real(v, k, 0, 0.9, &o->validation, err);
     else if (!strcmp(k, "seed")) {
       if (!json_is_integer(v) || json_integer_value(v) < 0)
@@ -85,7 +86,7 @@ int fg_train_opts_parse(fg_train_opts *o, const char *text, fg_err *err) {
     } else {
       rc = fg_errf(err, FG_EINVAL,
                    "unknown option '%s' (known: hidden, layers, embed, epochs, batch, lr, clip, "
-                   "seed, validation, patience, threads, vocab, window, max_windows, progress)", k);
+                   "seed, validation, patience, threads, vocab, window, max_windows, num_cap, progress)", k);
     }
     if (rc) break;
   }
@@ -99,6 +100,7 @@ char *fg_train_opts_json(const fg_train_opts *o) {
                         o->epochs, "batch", o->batch, "lr", o->lr, "clip", o->clip, "seed",
                         (json_int_t)o->seed, "validation", o->validation, "patience", o->patience,
                         "threads", o->threads, "vocab", o->vocab, "window", o->window, "max_windows", o->max_windows);
+  if (j && o->num_cap > 0) json_object_set_new(j, "num_cap", json_real(o->num_cap)); /* only when set */
   char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)) : NULL;
   json_decref(j);
   return s;
@@ -283,6 +285,7 @@ int fg_train(fz *z, const fz_data *d, const fg_train_opts *o, fg_progress_fn cb,
   m->s.H = o->hidden;
   m->s.L = o->layers;
   m->s.E = o->embed;
+  m->s.num_cap = (float)o->num_cap;
   fz_shape(&m->z, &m->s);
   m->seed = o->seed;
   m->threshold = NAN;
@@ -310,6 +313,9 @@ int fg_train(fz *z, const fz_data *d, const fg_train_opts *o, fg_progress_fn cb,
 int fg_update(fg_model *m, const fz_data *d, const fg_train_opts *o, fg_progress_fn cb, void *ctx,
               fg_err *err) {
   if (d->n == 0) return fg_errf(err, FG_EINVAL, "no windows to update on");
+  if (o->num_cap > 0 && (float)o->num_cap != m->s.num_cap)
+    return fg_errf(err, FG_EINVAL, "option 'num_cap' is the model's (%g); an update cannot change it",
+                   (double)m->s.num_cap);
   if (d->T > m->s.T)
     return fg_errf(err, FG_EINVAL, "windows have up to %d steps but the model's window is %d", d->T, m->s.T);
   ae_shape ns = m->s;

@@ -259,19 +259,24 @@ static json_t *predicted_json(const fz_field *fd, float pred) {
 }
 
 typedef struct contrib {
-  int t, f;
+  int t, f, unseen;  /* unseen: a categorical value never seen in training */
   double err, share;
 } contrib;
 
+/* Values never seen in training first, then by share: "iam:CreateUser was never seen" is what
+** an analyst acts on, even where a numeric value off by two standard deviations (its error is
+** capped at num_cap, 4 in sql/pipeline.sql) weighs more in the score. */
 static int by_share_desc(const void *a, const void *b) {
   const contrib *x = a, *y = b;
+  if (x->unseen != y->unseen) return y->unseen - x->unseen;
   if (x->share != y->share) return x->share > y->share ? -1 : 1;
   return x->t != y->t ? x->t - y->t : x->f - y->f;
 }
 
 /* lstm_ae_explain(model, window [, top]) → JSON: the window's score, each step's error with each
 ** field's error, value and prediction, and the `top` (default 3) step/field pairs that contribute
-** most, each with a reason an analyst can act on. Shares add up to 1 over all pairs. */
+** most, each with a reason an analyst can act on (values never seen in training first). Shares
+** add up to 1 over all pairs. */
 static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   scorer *s = get_scorer(ctx, argv, 0, "lstm_ae_explain");
   if (!s || get_window(ctx, s, argv[1], "lstm_ae_explain")) return;
@@ -305,9 +310,10 @@ static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
       json_object_set_new(o, "value", window_value_json(&s->win, t, f));
       json_object_set_new(o, "error", isnan(e) ? json_null() : json_real(e));
       json_object_set_new(o, "predicted", predicted_json(fd, s->pred[at]));
-      if (fd->kind == FZ_CAT) json_object_set_new(o, "known", json_boolean(fz_slot(fd, &s->win, fg_window_val(&s->win, t, f)) != 0));
+      int unseen = fd->kind == FZ_CAT && fz_slot(fd, &s->win, fg_window_val(&s->win, t, f)) == 0;
+      if (fd->kind == FZ_CAT) json_object_set_new(o, "known", json_boolean(!unseen));
       json_object_set_new(fields, fd->name, o);
-      if (!isnan(e) && present) cs[nc++] = (contrib){t, f, e, score > 0 ? e / present / len / score : 0};
+      if (!isnan(e) && present) cs[nc++] = (contrib){t, f, unseen, e, score > 0 ? e / present / len / score : 0};
     }
     json_array_append_new(steps, json_pack("{s:i, s:f, s:o}", "step", t + 1, "error", present ? sum / present : 0.0, "fields", fields));
   }

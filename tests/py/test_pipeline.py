@@ -311,7 +311,8 @@ def run_all(tmp, t_start):
              ("options", "hidden=8", "setting options must be a JSON object"),
              ("train_to", T0 - 1, "setting train_to must be after train_from"),
              ("min_windows", 0, "setting min_windows must be a positive integer"),
-             ("untraced_share", 2, "setting untraced_share must be between 0 and 1")]
+             ("untraced_share", 2, "setting untraced_share must be between 0 and 1"),
+             ("threshold_margin", 0.5, "setting threshold_margin must be between 1 and 100")]
     for key, value, msg in cases:
         db_path = os.path.join(tmp, "bad-%s.db" % key)
         shutil.copy(small, db_path)
@@ -321,6 +322,22 @@ def run_all(tmp, t_start):
               "%s = %r fails with \"%s\" (%s)" % (key, value, msg, r.stderr.strip().splitlines()[-1:]))
         left = rows(db_path, "SELECT name FROM sqlite_schema WHERE name IN ('models', 'detect_events', 'alerts')")
         check(not left, "... and creates nothing")
+    # threshold_margin multiplies the calibrated threshold (the floor aside): the same models
+    # (same windows, options and seed) with margins 1 and 2.
+    thr = {}
+    for margin in (1, 2):
+        db_path = os.path.join(tmp, "margin-%d.db" % margin)
+        shutil.copy(small, db_path)
+        settings(db_path, threshold_margin=margin)
+        pipeline(db_path)
+        thr[margin] = dict(rows(db_path, "SELECT name, threshold FROM models"))
+    floors = dict(rows(os.path.join(tmp, "margin-1.db"),
+                       "SELECT name, 0.5 / (json_array_length(fields) * window_size) FROM models"))
+    above = [n for n in thr[1] if thr[1][n] > floors[n]]
+    check(thr[1].keys() == thr[2].keys() and above
+          and all(abs(thr[2][n] - 2 * thr[1][n]) <= 1e-9 * thr[2][n] for n in above)
+          and all(thr[2][n] >= thr[1][n] for n in thr[1]),
+          "threshold_margin 2 doubles the calibrated thresholds (%d models above the floor)" % len(above))
     # A window_scores table made by an older pipeline.sql (no hot_steps column) is refused with a
     # message saying what to do, and nothing is created.
     old = os.path.join(tmp, "old-scores.db")

@@ -295,6 +295,62 @@ static void test_field_errors(void **state) {
   teardown(&P);
 }
 
+/* num_cap: a numeric field's error is min(d^2, cap), the step and window errors follow, and
+** the gradient of a capped cell is 0 (checked by finite differences on a cap that cuts through
+** the errors: some cells above it, some below). */
+static void set_cap(problem *P, float cap) {
+  P->s.num_cap = cap;
+  ae_work_free(P->w);
+  P->w = ae_work_new(&P->s, BMAX);
+  assert_non_null(P->w);
+}
+
+static void test_field_errors_capped(void **state) {
+  (void)state;
+  problem P;
+  setup(&P, 0, 1, 1, 3, 4);
+  for (size_t i = 0; i < P.np; i++) P.params[i] *= 3.0f; /* predictions away from 0 */
+  const int T = P.s.T, B = P.B, F = 1 + 3;
+  for (int i = 0; i < T * B * 3; i++) P.num[i] *= 2.0f, P.ok[i] = 1;
+  float fe0[BMAX * TMAX * 4], fe1[BMAX * TMAX * 4], we0[BMAX], we1[BMAX];
+  ae_batch b = batch(&P);
+  ae_forward(&P.s, P.params, &b, P.w, we0);
+  ae_field_errors(&P.s, &b, P.w, fe0, NULL);
+  const float cap = 0.5f;
+  set_cap(&P, cap);
+  b = batch(&P);
+  ae_forward(&P.s, P.params, &b, P.w, we1);
+  ae_field_errors(&P.s, &b, P.w, fe1, NULL);
+  int above = 0, below = 0;
+  for (int k = 0; k < B; k++)
+    for (int t = 0; t < P.len[k]; t++)
+      for (int f = 0; f < F; f++) {
+        float e0 = fe0[(k * T + t) * F + f], e1 = fe1[(k * T + t) * F + f];
+        if (f == 0) { /* categorical: no cap */
+          assert_float_equal(e1, e0, 0);
+          continue;
+        }
+        assert_float_equal(e1, e0 > cap ? cap : e0, 0);
+        above += e0 > cap, below += e0 <= cap;
+      }
+  assert_true(above >= 2 && below >= 2);
+  /* Window 2 is one step: its error is that step's mean of the four field errors. */
+  double acc = 0;
+  for (int f = 0; f < F; f++) acc += fe1[(2 * T + 0) * F + f];
+  assert_float_equal(we1[2], acc / F, 1e-6);
+  assert_true(we1[0] < we0[0] || we1[1] < we0[1] || we1[2] < we0[2]);
+  teardown(&P);
+}
+
+static void test_gradcheck_capped(void **state) {
+  (void)state;
+  problem P;
+  setup(&P, 0, 1, 1, 3, 5);
+  set_cap(&P, 0.3f);
+  gradcheck(&P);
+  teardown(&P);
+}
+
 /* Categorical field errors are Brier scores and the prediction is the argmax. */
 static void test_field_errors_categorical(void **state) {
   (void)state;
@@ -453,6 +509,8 @@ static void test_shape_check(void **state) {
   s = ok, s.V[1] = 1, expect_bad(s, "field 1 has V=1");
   s = ok, s.V[0] = 1000001, expect_bad(s, "V=1000001");
   s = ok, s.H = 4096, s.V[0] = 200000, expect_bad(s, "parameters"); /* 200005*16384 > 2^31 */
+  s = ok, s.num_cap = -1.0f, expect_bad(s, "cap -1");
+  s = ok, s.num_cap = NAN, expect_bad(s, "cap nan");
   /* Widths and the parameter count by hand: D = 4+3+2 = 9, O = 9, G = 20;
   ** enc_wx0 9*20, enc_wh 2*5*20, enc_b 2*20, enc_wx[1] 5*20, dec_wx/wh 2*2*5*20, dec_b 2*20,
   ** out_w 5*9, out_b 9. */
@@ -542,6 +600,8 @@ int main(void) {
       cmocka_unit_test(test_masking_embedding),
       cmocka_unit_test(test_field_errors),
       cmocka_unit_test(test_field_errors_categorical),
+      cmocka_unit_test(test_field_errors_capped),
+      cmocka_unit_test(test_gradcheck_capped),
       cmocka_unit_test(test_init_deterministic),
       cmocka_unit_test(test_resize_onehot),
       cmocka_unit_test(test_resize_embedding),

@@ -98,6 +98,63 @@ static void test_train_roundtrip_determinism(void **state) {
   free(b1), free(b2), free(b3), free(b4);
 }
 
+static void refresh_crc(unsigned char *b, size_t n);
+/* The last occurrence of s in b (memmem is a GNU extension). */
+static unsigned char *find(unsigned char *b, size_t n, const char *s) {
+  size_t k = strlen(s);
+  for (size_t i = n >= k ? n - k + 1 : 0; i-- > 0;)
+    if (!memcmp(b + i, s, k)) return b + i;
+  return NULL;
+}
+static void expect_reject(const unsigned char *b, size_t n, const char *want);
+
+/* The numeric error cap is part of the model: set by the option, kept by save and load, refused
+** when a BLOB says 0 or a update tries to change it; models without it carry no num_cap key. */
+static void test_num_cap(void **state) {
+  (void)state;
+  unsigned char *b0, *b1, *b2;
+  size_t n0, n1, n2;
+  fg_model *m0 = train_toy(&b0, &n0, 7);
+  assert_null(find(b0, n0, "num_cap"));
+  fz z;
+  fz_data d;
+  make_data(&z, &d, 300, 6);
+  fg_train_opts o;
+  fg_err e;
+  fg_err_clear(&e);
+  fg_train_opts_default(&o);
+  assert_int_equal(fg_train_opts_parse(&o, "{\"hidden\":8,\"epochs\":2,\"num_cap\":2}", &e), 0);
+  assert_true(o.num_cap == 2.0);
+  fg_model *m1 = NULL;
+  assert_int_equal(fg_train(&z, &d, &o, NULL, NULL, &m1, &e), 0);
+  assert_true(m1->s.num_cap == 2.0f);
+  assert_non_null(strstr(m1->options, "\"num_cap\":2"));
+  assert_int_equal(fg_model_save(m1, &b1, &n1, &e), 0);
+  fg_model *l = NULL;
+  assert_int_equal(fg_model_load(b1, n1, &l, &e), 0);
+  assert_true(l->s.num_cap == 2.0f);
+  assert_int_equal(fg_model_save(l, &b2, &n2, &e), 0);
+  assert_int_equal(n2, n1);
+  assert_memory_equal(b2, b1, n1);
+  /* An update keeps the cap; asking for another one is an error, not a silent change. */
+  o.num_cap = 3;
+  assert_int_equal(fg_update(l, &d, &o, NULL, NULL, &e), FG_EINVAL);
+  assert_non_null(strstr(e.msg, "num_cap"));
+  /* A BLOB whose cap is 0 (a cap that is present must be positive), checksum fixed up. The
+  ** last "num_cap" is the model's own key (the first is in the training options' record). */
+  unsigned char *at = find(b1, n1, "\"num_cap\":2.0");
+  assert_non_null(at);
+  at[10] = '0';
+  refresh_crc(b1, n1);
+  expect_reject(b1, n1, "num_cap");
+  fg_model_free(l);
+  fg_model_free(m0);
+  fg_model_free(m1);
+  fz_free(&z);
+  fz_data_free(&d);
+  free(b0), free(b1), free(b2);
+}
+
 static void refresh_crc(unsigned char *b, size_t n) {
   if (n < 24) return;
   uint32_t c = (uint32_t)crc32(0L, b + 16, (uInt)(n - 16));
@@ -211,6 +268,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_train_roundtrip_determinism),
       cmocka_unit_test(test_hostile_blobs),
+      cmocka_unit_test(test_num_cap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
