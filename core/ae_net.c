@@ -510,6 +510,10 @@ static float softmax_brier(const float *y, float *p, int V, int k) {
   return e;
 }
 
+/* Whether a numeric field's squared error d2 is cut to s->num_cap (forward) and so has no
+** gradient (backward). */
+static inline int capped(const ae_shape *s, float d2) { return s->num_cap > 0.0f && d2 > s->num_cap; }
+
 /* Output layer bias, field errors, step and window errors; returns the batch loss. */
 static float loss_forward(const ae_shape *s, const ae_params *p, const ae_batch *bt, ae_work *w,
                           float *win_err) {
@@ -539,7 +543,7 @@ static float loss_forward(const ae_shape *s, const ae_params *p, const ae_batch 
         continue;
       }
       float d = yr[ncat + j] - bt->num[r * N + j];
-      fr[C + j] = s->num_cap > 0.0f && d * d > s->num_cap ? s->num_cap : d * d;
+      fr[C + j] = capped(s, d * d) ? s->num_cap : d * d;
       sum += fr[C + j];
       present++;
     }
@@ -631,8 +635,7 @@ static void loss_backward(const ae_shape *s, const ae_batch *bt, ae_work *w) {
     for (int j = 0; j < N; j++) {
       const int ok = !bt->num_ok || bt->num_ok[r * N + j];
       const float d = yr[ncat + j] - bt->num[r * N + j];
-      /* A capped error is flat: no gradient (the same test as loss_forward's). */
-      dr[ncat + j] = ok && !(s->num_cap > 0.0f && d * d > s->num_cap) ? ws * 2.0f * d : 0.0f;
+      dr[ncat + j] = ok && !capped(s, d * d) ? ws * 2.0f * d : 0.0f; /* a capped error is flat */
     }
   }
 }

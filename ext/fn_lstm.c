@@ -325,7 +325,7 @@ static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     float pred = s->pred[(size_t)cs[i].t * (size_t)(z->C + z->N) + (size_t)k];
     const fg_val *v = fg_window_val(&s->win, cs[i].t, cs[i].f);
     char reason[512];
-    if (fd->kind == FZ_CAT && fz_slot(fd, &s->win, v) == 0) {
+    if (cs[i].unseen) {
       snprintf(reason, sizeof reason, "step %d: %s '%.200s' was never seen in training", cs[i].t + 1, fd->name,
                v->kind == FG_V_STR ? fg_window_valstr(&s->win, v) : "?");
     } else if (fd->kind == FZ_CAT) {

@@ -289,19 +289,20 @@ DROP TABLE IF EXISTS temp.untraced_view;
 CREATE TEMP TABLE untraced_view(function TEXT, flow TEXT, start_ts INTEGER, end_ts INTEGER,
                                 PRIMARY KEY(function, flow)) WITHOUT ROWID;
 INSERT INTO temp.untraced_view
-  SELECT function, flow, min(ts) FILTER (WHERE event = 'lambda:START'), max(ts) FILTER (WHERE event = 'lambda:REPORT')
+WITH flows AS MATERIALIZED (  -- one pass over the training period's invocations
+  SELECT function, flow, min(ts) FILTER (WHERE event = 'lambda:START') AS start_ts,
+         max(ts) FILTER (WHERE event = 'lambda:REPORT') AS end_ts,
+         max(source = 'cloudtrail') AS in_cloudtrail, max(source = 'xray' OR attribution = 'xray') AS traced,
+         count(*) FILTER (WHERE event = 'lambda:START') AS n_start,
+         count(*) FILTER (WHERE event = 'lambda:REPORT') AS n_report
     FROM function_events
    WHERE flow IS NOT NULL AND ts >= (SELECT train_from FROM temp.periods) AND ts < (SELECT fit_to FROM temp.periods)
-     AND function IN (SELECT DISTINCT function FROM function_events
-                       WHERE flow IS NOT NULL AND ts >= (SELECT train_from FROM temp.periods)
-                         AND ts < (SELECT fit_to FROM temp.periods)
-                       GROUP BY function, flow
-                      HAVING max(source = 'cloudtrail') AND NOT max(source = 'xray' OR attribution = 'xray'))
-     AND instr('0123456789abcdef', lower(substr(flow, -1))) - 1
-         < 16 * (SELECT value FROM settings WHERE key = 'untraced_share')
-   GROUP BY function, flow
-  HAVING max(source = 'xray' OR attribution = 'xray') AND count(*) FILTER (WHERE event = 'lambda:START') > 0
-     AND count(*) FILTER (WHERE event = 'lambda:REPORT') > 0;
+   GROUP BY function, flow)
+SELECT function, flow, start_ts, end_ts FROM flows
+ WHERE function IN (SELECT function FROM flows WHERE in_cloudtrail AND NOT traced)
+   AND traced AND n_start > 0 AND n_report > 0
+   AND instr('0123456789abcdef', lower(substr(flow, -1))) - 1
+       < 16 * (SELECT value FROM settings WHERE key = 'untraced_share');
 INSERT INTO detect_events(id, part, scope_key, function, ts, event, event_type, parent, resource, status, caller,
                           duration_ms, call_ms, rel_start_ms, depth, memory_mb, rate_1m, gap_ms)
   SELECT d.id - 1099511627776, d.part || '#untraced', d.scope_key, d.function,
