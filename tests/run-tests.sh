@@ -4,7 +4,9 @@
 #   2. every tests/sql/*.sql through the sqlite3 CLI with the extension loaded, its output
 #      (stdout and stderr, so error messages are asserted verbatim) compared with the .expected
 #      file beside it; they run from the repo root and name fixtures by relative path;
-#   3. every tests/py/test_*.py with Debian's /usr/bin/python3 (the extension-loading one).
+#   3. every tests/py/test_*.py with Debian's /usr/bin/python3 (the extension-loading one);
+#   4. the fixtures' own unit tests, fixtures/*/test_*.py (python3 -m unittest: the testbed
+#      generator and the evaluation's scoring helpers; standard library only).
 # Prints one line per test file and a closing "N passed, N failed[, N skipped]".
 # UPDATE=1 rewrites the .expected files (review the diff before committing!).
 BUILD=${BUILD:-build}
@@ -45,6 +47,11 @@ for f in tests/py/test_*.py; do
   rc=$?
   if [ $rc = 0 ]; then ok "$f"; elif [ $rc = 77 ]; then skip=$((skip+1)); echo "SKIP $f: $(tail -1 "$tmp/py.log")"
   else ko "$f"; tail -40 "$tmp/py.log"; fi
+done
+
+for f in fixtures/*/test_*.py; do
+  [ -f "$f" ] || continue
+  if /usr/bin/python3 -m unittest "$f" > "$tmp/py.log" 2>&1; then ok "$f"; else ko "$f"; tail -40 "$tmp/py.log"; fi
 done
 
 [ -n "$failed" ] && echo "failed:$failed"
