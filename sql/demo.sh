@@ -31,9 +31,12 @@ sqlite3 "$DB" "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value);
   INSERT OR IGNORE INTO settings VALUES ('train_to', (SELECT max(ts) - 86400000 FROM function_events));"
 # A demo.db made by an older sql/pipeline.sql (its tables lack today's columns) is reset: the
 # pipeline's tables are dropped, the import is kept, and the models are trained again.
+# (Today's: detect_events.ord, the window order, and window_scores.first_ord and hot_steps.)
 if [ "$(sqlite3 "$DB" "SELECT (SELECT count(*) FROM sqlite_schema WHERE name IN ('detect_events', 'window_scores'))
-          - (SELECT count(*) FROM pragma_table_info('detect_events') WHERE name = 'function')
-          - (SELECT count(*) FROM pragma_table_info('window_scores') WHERE name = 'hot_steps')")" != 0 ]; then
+          - (SELECT count(*) FROM pragma_table_info('detect_events') WHERE name = 'ord')
+          - (SELECT count(*) = 2 FROM pragma_table_info('window_scores') WHERE name IN ('first_ord', 'hot_steps'))
+          + (SELECT count(*) FROM sqlite_schema WHERE name = 'alerts')
+          - (SELECT count(*) FROM pragma_table_info('alerts') WHERE name = 'first_ord')")" != 0 ]; then
   say "$DB holds detectors of an older version: training again"
   sqlite3 "$DB" -cmd ".load $BUILD/fnguard" "DROP VIEW IF EXISTS alert_events; DROP VIEW IF EXISTS flow_verdicts;
     DROP TABLE IF EXISTS win_s; DROP TABLE IF EXISTS win_m; DROP TABLE IF EXISTS win_l;

@@ -24,7 +24,7 @@ SELECT m.scope_key AS function,
        count(*) AS windows,
        (SELECT count(*) FROM alerts a WHERE a.function = m.scope_key AND a.last_ts >= recent.since) AS alerts
   FROM window_scores ws JOIN models m ON m.name = ws.detector, recent
- WHERE ws.last_ts >= recent.since AND ws.threshold > 0
+ WHERE ws.last_ord >= recent.since AND ws.threshold > 0
  GROUP BY m.scope_key
  ORDER BY worst_score_vs_threshold DESC
  LIMIT 10;

@@ -10,7 +10,8 @@
 -- Settings: rows of the table `settings` (key, value); missing keys get the defaults below (and
 -- are stored). A bad value stops the run with an error named after the rule it breaks.
 --   scope        'function' — one set of detectors per function (default), or 'app'
---   partition    'function' — windows over a function's events in time order (default), or
+--   partition    'function' — windows over a function's events, its invocations one after the
+--                other in the order they started (default; see "window order" below), or
 --                'flow' — windows within one invocation
 --   train_from   unix ms; default: the first event
 --   train_to     unix ms; the normal period ends here; default: 24 h before the last event
@@ -23,7 +24,8 @@
 --   calibration_windows  at most this many held-out windows scored per model (default 20000)
 --   score_from   unix ms; offline scoring covers windows ending at or after it; default train_to
 --   mode         'offline' (score everything from score_from; default) or 'online' (only windows
---                ending after each scope's watermark, then advance it: run it every few minutes)
+--                ending after each scope's watermark whose invocations have all ended, then
+--                advance it: run it every few minutes)
 --   vote         how many of the three detectors must flag an event (default 1: any)
 --   options      JSON options for lstm_ae_train (default below)
 --   min_windows  scopes with fewer training windows get no detectors (default 20)
@@ -33,8 +35,8 @@
 --                0: no copy; see "Training views with tracing dropped" below)
 --   update_scope, update_from, update_to, update_options   a delta update (see below); one-shot
 -- Window sizes and fields are those of the virtual tables win_s, win_m, win_l below (5, 10, 20
--- steps). To change them, create those tables yourself before the first run: the script keeps
--- existing ones (CREATE ... IF NOT EXISTS).
+-- steps). To change them, create those tables yourself before the first run (source=detect_events,
+-- partition=part, order=ord): the script keeps existing ones (CREATE ... IF NOT EXISTS).
 --
 -- Tables it writes: detect_events (features), models, window_scores, alerts, watermarks,
 -- not_normal (read only: ids an analyst rules out of the normal data); views alert_events (an
@@ -98,6 +100,29 @@ INSERT INTO temp.check_settings SELECT
   (SELECT value FROM settings WHERE key = 'calibration_windows'), (SELECT value FROM settings WHERE key = 'retrain'),
   (SELECT value FROM settings WHERE key = 'holdout'), (SELECT value FROM settings WHERE key = 'update_options'),
   (SELECT value FROM settings WHERE key = 'untraced_share'), (SELECT value FROM settings WHERE key = 'threshold_margin');
+-- Tables made by an older pipeline.sql (before windows read invocations together, see "window
+-- order" below, or before hot_steps) are refused with what to do: they hold the same data, derived
+-- again by the next run (models can stay).
+DROP TABLE IF EXISTS temp.check_tables;
+CREATE TEMP TABLE check_tables(detect_events, window_scores, alerts, windows,
+  CONSTRAINT "detect_events was made by an older pipeline.sql (no ord column): DROP TABLE detect_events and run again"
+    CHECK (detect_events),
+  CONSTRAINT "window_scores was made by an older pipeline.sql (no first_ord or hot_steps column): DROP TABLE window_scores and run again"
+    CHECK (window_scores),
+  CONSTRAINT "alerts was made by an older pipeline.sql (no first_ord column): DROP TABLE alerts and run again"
+    CHECK (alerts),
+  CONSTRAINT "win_s, win_m or win_l was made by an older pipeline.sql (windows in time order, not order=ord): DROP TABLE win_s; DROP TABLE win_m; DROP TABLE win_l; and run again"
+    CHECK (windows));
+INSERT INTO temp.check_tables SELECT
+  NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'detect_events')
+    OR EXISTS (SELECT 1 FROM pragma_table_info('detect_events') WHERE name = 'ord'),
+  NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'window_scores')
+    OR (SELECT count(*) FROM pragma_table_info('window_scores') WHERE name IN ('first_ord', 'hot_steps')) = 2,
+  NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'alerts')
+    OR EXISTS (SELECT 1 FROM pragma_table_info('alerts') WHERE name = 'first_ord'),
+  NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name IN ('win_s', 'win_m', 'win_l')
+                AND replace(replace(replace(lower(sql), ' ', ''), '''', ''), '"', '') NOT LIKE '%order=ord,%'
+                AND replace(replace(replace(lower(sql), ' ', ''), '''', ''), '"', '') NOT LIKE '%order=ord)%');
 -- The normal period [train_from, train_to) is split: models learn from [train_from, fit_to) and
 -- their thresholds come from the last `holdout` of it, [fit_to, train_to), windows they never
 -- saw (see thresholds below); holdout 0 calibrates on the training windows themselves.
@@ -129,12 +154,24 @@ CREATE TEMP TABLE periods AS
 -- every call's duration too) the 30-day testbed run found every campaign with every detector,
 -- including a low-intensity persistence campaign this set misses, but a single new API call in
 -- one invocation (tests/py/test_pipeline.py) went unseen: its error drowned in the numbers.
+--
+-- Window order (ord). A function serves invocations concurrently, so in time order the events of
+-- two invocations interleave, differently every time: measured on the 30-day testbed, most of the
+-- false alerts left were such interleavings (two invocations around a cold start, state machines
+-- started by overlapping invocations in another order) and they raised every threshold. The
+-- windows therefore read an invocation's events together, in their time order, and invocations in
+-- the order they started, as the paper's function flows: ord = the invocation's start (unix ms, its
+-- first event; ts - rel_start_ms), or ts for an event of no invocation (a call from outside Lambda),
+-- ties by id (sql/import.sql numbers a function's events in time order). Every span below (the
+-- training, calibration and scoring periods, window_scores, alerts) is a span of ord: the windows
+-- of the invocations that started in it.
 CREATE TABLE IF NOT EXISTS detect_events(
   id INTEGER PRIMARY KEY, part TEXT NOT NULL, scope_key TEXT NOT NULL, function TEXT NOT NULL,
-  ts INTEGER NOT NULL, event TEXT, event_type TEXT, parent TEXT, resource TEXT, status TEXT, caller TEXT,
+  ts INTEGER NOT NULL, ord INTEGER NOT NULL, event TEXT, event_type TEXT, parent TEXT, resource TEXT, status TEXT, caller TEXT,
   duration_ms REAL, call_ms REAL, rel_start_ms REAL, depth INTEGER, memory_mb REAL, rate_1m INTEGER,
   gap_ms REAL);
 CREATE INDEX IF NOT EXISTS detect_events_part_ts ON detect_events(part, ts);
+CREATE INDEX IF NOT EXISTS detect_events_part_ord ON detect_events(part, ord);
 CREATE TABLE IF NOT EXISTS parts(part TEXT PRIMARY KEY, scope_key TEXT NOT NULL);
 -- sql/import.sql rebuilds function_events, and its ids, from all raw rows on every import: when
 -- the last row here no longer matches function_events, the features are rebuilt from scratch
@@ -188,7 +225,7 @@ CREATE TEMP TABLE new_events AS
            WHEN 'flow' THEN fe.function || '/' || coalesce(fe.flow, 'none') ELSE fe.function END AS part,
          CASE (SELECT value FROM settings WHERE key = 'scope')
            WHEN 'app' THEN coalesce(fe.app, fe.function) ELSE fe.function END AS scope_key,
-         fe.function, fe.ts, fe.event, fe.event_type,
+         fe.function, fe.ts, CAST(fe.ts - coalesce(fe.rel_start_ms, 0) AS INTEGER) AS ord, fe.event, fe.event_type,
          CASE WHEN fe.parent IS NULL AND fe.source = 'cloudtrail' AND fe.flow IS NOT NULL
               THEN (SELECT pm.parent FROM temp.parent_mode pm WHERE pm.function = fe.function AND pm.event = fe.event)
               ELSE fe.parent END AS parent,
@@ -212,7 +249,7 @@ WITH starts AS (  -- invocations: the new ones, and the old ones of the minute b
 rate AS (
   SELECT id, count(*) OVER (PARTITION BY function ORDER BY ts RANGE BETWEEN 59999 PRECEDING AND CURRENT ROW) AS n
     FROM starts)
-SELECT n.id, n.part, n.scope_key, n.function, n.ts, n.event, n.event_type, n.parent, n.resource, n.status, n.caller,
+SELECT n.id, n.part, n.scope_key, n.function, n.ts, n.ord, n.event, n.event_type, n.parent, n.resource, n.status, n.caller,
        n.duration_ms, n.call_ms, n.rel_start_ms, n.depth, n.memory_mb, r.n,
        -- gap_ms: time since the previous event of the partition; for a partition's first new row,
        -- since its last row already there (an online run appends). LAG, not a correlated subquery
@@ -225,11 +262,11 @@ SELECT n.id, n.part, n.scope_key, n.function, n.ts, n.event, n.event_type, n.par
 INSERT OR IGNORE INTO parts SELECT DISTINCT part, scope_key FROM detect_events;
 
 -- ---- windows: three sizes -----------------------------------------------------------------
-CREATE VIRTUAL TABLE IF NOT EXISTS win_s USING fn_windows(source=detect_events, partition=part, order=ts,
+CREATE VIRTUAL TABLE IF NOT EXISTS win_s USING fn_windows(source=detect_events, partition=part, order=ord,
   fields='event,parent,resource,status,caller,duration_ms,memory_mb,rate_1m', size=5);
-CREATE VIRTUAL TABLE IF NOT EXISTS win_m USING fn_windows(source=detect_events, partition=part, order=ts,
+CREATE VIRTUAL TABLE IF NOT EXISTS win_m USING fn_windows(source=detect_events, partition=part, order=ord,
   fields='event,parent,resource,status,caller,duration_ms,memory_mb,rate_1m', size=10);
-CREATE VIRTUAL TABLE IF NOT EXISTS win_l USING fn_windows(source=detect_events, partition=part, order=ts,
+CREATE VIRTUAL TABLE IF NOT EXISTS win_l USING fn_windows(source=detect_events, partition=part, order=ord,
   fields='event,parent,resource,status,caller,duration_ms,memory_mb,rate_1m', size=20);
 
 -- ---- models -------------------------------------------------------------------------------
@@ -278,37 +315,33 @@ CREATE TEMP TABLE train_options AS
 -- flood on another function; 5 of the 8 false alerts of that day). So each partition being
 -- trained also learns from a copy of its training period in which a share (untraced_share,
 -- default 0.3; 0: no copy) of the traced invocations look as if X-Ray had skipped them: X-Ray's
--- own rows left out, CloudTrail's rows at their whole second inside the invocation (as
--- sql/import.sql places untraced calls). The copy is training-only: detect_events rows with
--- negative ids (id - 2^40: ties keep their order) in part '<part>#untraced', in train_jobs but
--- not in parts, deleted after training. Which invocations: by the last hex digit of the request
--- id (deterministic), of the functions that had untraced invocations in training (calls in
--- CloudTrail, none in X-Ray): where X-Ray traces everything, or is off, there is nothing to learn.
+-- own rows left out, CloudTrail's rows with the parent their twins have most often (as above).
+-- (sql/import.sql puts an untraced call at CloudTrail's whole second inside its invocation: in
+-- the window order, with X-Ray's rows gone, that is where the copy has it already.) The copy is
+-- training-only: detect_events rows with negative ids (id - 2^40: the order is kept) in part
+-- '<part>#untraced', in train_jobs but not in parts, deleted after training. Which invocations:
+-- by the last hex digit of the request id (deterministic), of the functions that had untraced
+-- invocations in training (calls in CloudTrail, none in X-Ray): where X-Ray traces everything, or
+-- is off, there is nothing to learn.
 DELETE FROM detect_events WHERE id < 0;
 DROP TABLE IF EXISTS temp.untraced_view;
-CREATE TEMP TABLE untraced_view(function TEXT, flow TEXT, start_ts INTEGER, end_ts INTEGER,
-                                PRIMARY KEY(function, flow)) WITHOUT ROWID;
+CREATE TEMP TABLE untraced_view(function TEXT, flow TEXT, PRIMARY KEY(function, flow)) WITHOUT ROWID;
 INSERT INTO temp.untraced_view
 WITH flows AS MATERIALIZED (  -- one pass over the training period's invocations
-  SELECT function, flow, min(ts) FILTER (WHERE event = 'lambda:START') AS start_ts,
-         max(ts) FILTER (WHERE event = 'lambda:REPORT') AS end_ts,
-         max(source = 'cloudtrail') AS in_cloudtrail, max(source = 'xray' OR attribution = 'xray') AS traced,
+  SELECT function, flow, max(source = 'cloudtrail') AS in_cloudtrail, max(source = 'xray' OR attribution = 'xray') AS traced,
          count(*) FILTER (WHERE event = 'lambda:START') AS n_start,
          count(*) FILTER (WHERE event = 'lambda:REPORT') AS n_report
     FROM function_events
    WHERE flow IS NOT NULL AND ts >= (SELECT train_from FROM temp.periods) AND ts < (SELECT fit_to FROM temp.periods)
    GROUP BY function, flow)
-SELECT function, flow, start_ts, end_ts FROM flows
+SELECT function, flow FROM flows
  WHERE function IN (SELECT function FROM flows WHERE in_cloudtrail AND NOT traced)
    AND traced AND n_start > 0 AND n_report > 0
    AND instr('0123456789abcdef', lower(substr(flow, -1))) - 1
        < 16 * (SELECT value FROM settings WHERE key = 'untraced_share');
-INSERT INTO detect_events(id, part, scope_key, function, ts, event, event_type, parent, resource, status, caller,
+INSERT INTO detect_events(id, part, scope_key, function, ts, ord, event, event_type, parent, resource, status, caller,
                           duration_ms, call_ms, rel_start_ms, depth, memory_mb, rate_1m, gap_ms)
-  SELECT d.id - 1099511627776, d.part || '#untraced', d.scope_key, d.function,
-         CASE WHEN v.flow IS NOT NULL AND fe.source = 'cloudtrail'
-              THEN max(v.start_ts + 1, min(fe.ts / 1000 * 1000, v.end_ts - 1)) ELSE d.ts END,
-         d.event, d.event_type,
+  SELECT d.id - 1099511627776, d.part || '#untraced', d.scope_key, d.function, d.ts, d.ord, d.event, d.event_type,
          CASE WHEN v.flow IS NOT NULL AND fe.source = 'cloudtrail'
               THEN coalesce((SELECT pm.parent FROM temp.parent_mode pm
                               WHERE pm.function = d.function AND pm.event = d.event), d.parent)
@@ -316,8 +349,8 @@ INSERT INTO detect_events(id, part, scope_key, function, ts, event, event_type, 
          d.resource, d.status, d.caller, d.duration_ms, d.call_ms, d.rel_start_ms, d.depth, d.memory_mb, d.rate_1m,
          d.gap_ms
     FROM temp.train_jobs j
-    JOIN detect_events d ON d.part = j.part AND d.ts >= (SELECT train_from FROM temp.periods)
-                        AND d.ts < (SELECT fit_to FROM temp.periods)
+    JOIN detect_events d ON d.part = j.part AND d.ord >= (SELECT train_from FROM temp.periods)
+                        AND d.ord < (SELECT fit_to FROM temp.periods)
     JOIN function_events fe ON fe.id = d.id
     LEFT JOIN temp.untraced_view v ON v.function = fe.function AND v.flow = fe.flow
    WHERE d.function IN (SELECT function FROM temp.untraced_view)
@@ -376,7 +409,7 @@ CREATE TEMP TABLE upd AS
   SELECT m.name, m.detector, m.scope_key, m.train_from, m.train_to,
          (SELECT value FROM settings WHERE key = 'update_from') AS f, (SELECT value FROM settings WHERE key = 'update_to') AS t,
          1 + coalesce(m.n_windows, 0) / (2 * max(1, (SELECT count(*) FROM parts p JOIN detect_events e ON e.part = p.part
-              AND e.ts >= (SELECT value FROM settings WHERE key = 'update_from') AND e.ts < (SELECT value FROM settings WHERE key = 'update_to')
+              AND e.ord >= (SELECT value FROM settings WHERE key = 'update_from') AND e.ord < (SELECT value FROM settings WHERE key = 'update_to')
             WHERE p.scope_key = m.scope_key))) AS k
     FROM models m WHERE m.scope_key = (SELECT value FROM settings WHERE key = 'update_scope');
 CREATE TEMP VIEW IF NOT EXISTS upd_copies(c) AS VALUES (1), (2), (3), (4);
@@ -390,7 +423,7 @@ UPDATE models SET threshold = NULL, model = (
       CROSS JOIN win_s w ON w.part = p.part
      WHERE u.name = models.name AND w.first_order >= u.train_from AND w.last_order < u.train_to AND w.first_rowid % u.k = 0) x
    WHERE NOT EXISTS (SELECT 1 FROM not_normal n JOIN detect_events e ON e.id = n.id
-                      WHERE e.part = x.part AND e.ts BETWEEN x.first_order AND x.last_order))
+                      WHERE e.part = x.part AND e.ord BETWEEN x.first_order AND x.last_order))
  WHERE name IN (SELECT name FROM temp.upd WHERE detector = 's');
 UPDATE models SET threshold = NULL, model = (
   SELECT lstm_ae_update(models.model, x.window, (SELECT value FROM settings WHERE key = 'update_options')) FROM (
@@ -402,7 +435,7 @@ UPDATE models SET threshold = NULL, model = (
       CROSS JOIN win_m w ON w.part = p.part
      WHERE u.name = models.name AND w.first_order >= u.train_from AND w.last_order < u.train_to AND w.first_rowid % u.k = 0) x
    WHERE NOT EXISTS (SELECT 1 FROM not_normal n JOIN detect_events e ON e.id = n.id
-                      WHERE e.part = x.part AND e.ts BETWEEN x.first_order AND x.last_order))
+                      WHERE e.part = x.part AND e.ord BETWEEN x.first_order AND x.last_order))
  WHERE name IN (SELECT name FROM temp.upd WHERE detector = 'm');
 UPDATE models SET threshold = NULL, model = (
   SELECT lstm_ae_update(models.model, x.window, (SELECT value FROM settings WHERE key = 'update_options')) FROM (
@@ -414,7 +447,7 @@ UPDATE models SET threshold = NULL, model = (
       CROSS JOIN win_l w ON w.part = p.part
      WHERE u.name = models.name AND w.first_order >= u.train_from AND w.last_order < u.train_to AND w.first_rowid % u.k = 0) x
    WHERE NOT EXISTS (SELECT 1 FROM not_normal n JOIN detect_events e ON e.id = n.id
-                      WHERE e.part = x.part AND e.ts BETWEEN x.first_order AND x.last_order))
+                      WHERE e.part = x.part AND e.ord BETWEEN x.first_order AND x.last_order))
  WHERE name IN (SELECT name FROM temp.upd WHERE detector = 'l');
 -- The updated models now describe the normal period up to update_to: their thresholds are
 -- calibrated on it, the post-change windows included (not_normal ones left out).
@@ -453,10 +486,10 @@ SELECT m.name, d.score
          'SELECT w.first_rowid, w.window FROM parts p CROSS JOIN win_' || m.detector || ' w ON w.part = p.part
            WHERE p.scope_key = ' || quote(m.scope_key) || ' AND w.first_order >= ' || m.cal_from ||
          ' AND w.last_order < ' || m.cal_to || ' AND w.first_rowid % ' ||
-         (1 + (SELECT count(*) FROM parts p JOIN detect_events e ON e.part = p.part AND e.ts >= m.cal_from AND e.ts < m.cal_to
+         (1 + (SELECT count(*) FROM parts p JOIN detect_events e ON e.part = p.part AND e.ord >= m.cal_from AND e.ord < m.cal_to
                 WHERE p.scope_key = m.scope_key) / (SELECT value FROM settings WHERE key = 'calibration_windows')) || ' = 0
              AND NOT EXISTS (SELECT 1 FROM detect_events e JOIN not_normal n ON n.id = e.id
-                              WHERE e.part = w.part AND e.ts BETWEEN w.first_order AND w.last_order)') d
+                              WHERE e.part = w.part AND e.ord BETWEEN w.first_order AND w.last_order)') d
  WHERE m.threshold IS NULL;
 DROP TABLE IF EXISTS temp.calibrated;
 CREATE TEMP TABLE calibrated AS
@@ -477,44 +510,58 @@ UPDATE models SET threshold = (SELECT threshold FROM temp.calibrated c WHERE c.n
 
 -- ---- scoring ------------------------------------------------------------------------------
 -- Online mode scores windows ending after the scope's watermark (and reads each partition only
--- from the window before it); offline mode everything ending at or after score_from.
-CREATE TABLE IF NOT EXISTS watermarks(scope_key TEXT PRIMARY KEY, ts INTEGER NOT NULL);
+-- from the window before it); offline mode everything ending at or after score_from. Spans are
+-- of ord (see "window order"): a window ends at the start of its last event's invocation.
+CREATE TABLE IF NOT EXISTS watermarks(scope_key TEXT PRIMARY KEY, ts INTEGER NOT NULL);  -- ord
 CREATE TABLE IF NOT EXISTS window_scores(
   detector TEXT NOT NULL,       -- models.name
-  part TEXT NOT NULL, first_id INTEGER, last_id INTEGER, first_ts INTEGER, last_ts INTEGER,
+  part TEXT NOT NULL,
+  first_id INTEGER, last_id INTEGER,      -- its first and last event (detect_events.id)
+  first_ord INTEGER, last_ord INTEGER,    -- their ord: the start (unix ms) of their invocations
   n_steps INTEGER, score REAL, threshold REAL, is_anomaly INTEGER,
   hot_steps TEXT,               -- anomalous windows: JSON array of the steps (0-based) whose error
                                 -- is above the threshold (lstm_ae_detect), the events to blame
-  PRIMARY KEY (detector, part, first_ts, last_ts, first_id));
-DROP TABLE IF EXISTS temp.check_tables;
-CREATE TEMP TABLE check_tables(hot_steps,
-  CONSTRAINT "window_scores was made by an older pipeline.sql (no hot_steps column): DROP TABLE window_scores and run again"
-    CHECK (hot_steps));
-INSERT INTO temp.check_tables SELECT count(*) FROM pragma_table_info('window_scores') WHERE name = 'hot_steps';
-CREATE INDEX IF NOT EXISTS window_scores_part ON window_scores(part, first_ts);
-CREATE INDEX IF NOT EXISTS window_scores_part_last ON window_scores(part, last_ts);
+  PRIMARY KEY (detector, part, first_ord, last_ord, first_id));
+CREATE INDEX IF NOT EXISTS window_scores_part ON window_scores(part, first_ord);
+CREATE INDEX IF NOT EXISTS window_scores_part_last ON window_scores(part, last_ord);
 
--- after: score windows whose last event is later; read_from: where each partition is read from
--- (the ts of the 20th event before that point), so fn_windows builds only the windows that are
--- scored plus a few, not a partition's whole history (first_order >= ? is pushed down).
+-- after: score windows whose last event is later (in ord); read_from: where each partition is
+-- read from (the ord of the 20th event before that point), so fn_windows builds only the windows
+-- that are scored plus a few, not a partition's whole history (first_order >= ? is pushed down).
+-- upto: online, an invocation still running (a START, no REPORT yet, started in the last 15
+-- minutes, Lambda's longest run, of the newest event) would get events after the windows ending
+-- in it were scored, and they would never be: windows are scored once every invocation in them
+-- has ended (upto = the start of the first one still running). Offline scores everything.
+DROP TABLE IF EXISTS temp.running;
+CREATE TEMP TABLE running(function TEXT PRIMARY KEY, start_ord INTEGER);
+INSERT INTO temp.running
+  SELECT fe.function, min(CAST(fe.ts - coalesce(fe.rel_start_ms, 0) AS INTEGER)) FROM function_events fe
+   WHERE (SELECT value FROM settings WHERE key = 'mode') = 'online' AND fe.event = 'lambda:START'
+     AND fe.ts > (SELECT max(ts) FROM function_events) - 900000
+     AND NOT EXISTS (SELECT 1 FROM function_events r WHERE r.flow = fe.flow AND r.function = fe.function
+                                                       AND r.event = 'lambda:REPORT')
+   GROUP BY fe.function;
 DROP TABLE IF EXISTS temp.score_from;
 CREATE TEMP TABLE score_from AS
-  SELECT part, scope_key, after,
-         coalesce((SELECT e.ts FROM detect_events e WHERE e.part = a.part AND e.ts <= a.after
-                    ORDER BY e.ts DESC LIMIT 1 OFFSET 19), -1) AS read_from
+  SELECT part, scope_key, after, upto,
+         coalesce((SELECT e.ord FROM detect_events e WHERE e.part = a.part AND e.ord <= a.after
+                    ORDER BY e.ord DESC LIMIT 1 OFFSET 19), -1) AS read_from
     FROM (SELECT p.part, p.scope_key,
                  CASE (SELECT value FROM settings WHERE key = 'mode')
                    WHEN 'online' THEN coalesce((SELECT ts FROM watermarks w WHERE w.scope_key = p.scope_key),
                                                (SELECT value FROM settings WHERE key = 'score_from') - 1)
-                   ELSE (SELECT value FROM settings WHERE key = 'score_from') - 1 END AS after
+                   ELSE (SELECT value FROM settings WHERE key = 'score_from') - 1 END AS after,
+                 coalesce((SELECT r.start_ord FROM temp.running r
+                            WHERE r.function = (SELECT d.function FROM detect_events d WHERE d.part = p.part LIMIT 1)),
+                          9223372036854775807) AS upto
             FROM parts p) a;
 -- Offline scoring replaces earlier scores of the same span.
 DELETE FROM window_scores WHERE (SELECT value FROM settings WHERE key = 'mode') = 'offline'
-   AND last_ts > (SELECT value FROM settings WHERE key = 'score_from') - 1;
+   AND last_ord > (SELECT value FROM settings WHERE key = 'score_from') - 1;
 
 -- For each model, lstm_ae_detect scores its windows in batches of 256. The id carries the
 -- window's identity through as JSON.
-INSERT OR REPLACE INTO window_scores(detector, part, first_id, last_id, first_ts, last_ts, n_steps, score,
+INSERT OR REPLACE INTO window_scores(detector, part, first_id, last_id, first_ord, last_ord, n_steps, score,
                                      threshold, is_anomaly, hot_steps)
 SELECT m.name, json_extract(d.id, '$[0]'), json_extract(d.id, '$[1]'), json_extract(d.id, '$[2]'),
        json_extract(d.id, '$[3]'), json_extract(d.id, '$[4]'), d.n_steps, d.score, d.threshold, d.is_anomaly,
@@ -523,76 +570,88 @@ SELECT m.name, json_extract(d.id, '$[0]'), json_extract(d.id, '$[1]'), json_extr
        lstm_ae_detect(m.model,
          'SELECT json_array(w.part, w.first_rowid, w.last_rowid, w.first_order, w.last_order), w.window
             FROM temp.score_from s CROSS JOIN win_' || m.detector || ' w ON w.part = s.part AND w.first_order >= s.read_from
-           WHERE s.scope_key = ' || quote(m.scope_key) || ' AND w.last_order > s.after') d;
+           WHERE s.scope_key = ' || quote(m.scope_key) || ' AND w.last_order > s.after AND w.last_order < s.upto') d;
 
 INSERT OR REPLACE INTO watermarks
-  SELECT scope_key, max(last_ts) FROM window_scores ws JOIN models m ON m.name = ws.detector GROUP BY scope_key;
+  SELECT scope_key, max(last_ord) FROM window_scores ws JOIN models m ON m.name = ws.detector GROUP BY scope_key;
 
 -- ---- alerts -------------------------------------------------------------------------------
 -- An event is flagged by a detector when one of that detector's anomalous windows covers it;
 -- flagged by the verdict when at least `vote` detectors flag it. Runs of flagged events of the
--- same partition (no unflagged event between them) are one incident: one alert. The alert spans
--- the incident's hot events only — the steps of its anomalous windows whose own error is above
--- the threshold (lstm_ae_detect's hot_steps; a window scored without them counts all its steps):
--- a 20-step window around one bad call would otherwise make an alert of 20 or more events, most
--- of them normal traffic. The step-th event of a window is the step-th row of its partition from
--- (first_ts, first_id) on, in fn_windows's order (ts, then id).
+-- same partition (no unflagged event between them, in the window order) are one incident: one
+-- alert. The alert spans the incident's hot events only — the steps of its anomalous windows
+-- whose own error is above the threshold (lstm_ae_detect's hot_steps; a window scored without
+-- them counts all its steps): a 20-step window around one bad call would otherwise make an alert
+-- of 20 or more events, most of them normal traffic. The step-th event of a window is the
+-- step-th row of its partition from (first_ord, first_id) on, in fn_windows's order (ord, id).
 DROP TABLE IF EXISTS temp.flags;
 CREATE TEMP TABLE flags AS
-  SELECT id, part, ts, count(DISTINCT detector) AS votes,
+  SELECT id, part, count(DISTINCT detector) AS votes,
          max(hot_steps IS NULL OR step IN (SELECT value FROM json_each(hot_steps))) AS hot
-    FROM (SELECT x.id, x.part, x.ts, m.detector, ws.hot_steps,
-                 row_number() OVER (PARTITION BY ws.rowid ORDER BY x.ts, x.id) - 1 AS step
+    FROM (SELECT x.id, x.part, m.detector, ws.hot_steps,
+                 row_number() OVER (PARTITION BY ws.rowid ORDER BY x.ord, x.id) - 1 AS step
             FROM window_scores ws
             JOIN models m ON m.name = ws.detector
-            CROSS JOIN detect_events x ON x.part = ws.part AND x.ts BETWEEN ws.first_ts AND ws.last_ts
+            CROSS JOIN detect_events x ON x.part = ws.part AND x.ord BETWEEN ws.first_ord AND ws.last_ord
            WHERE ws.is_anomaly
-             AND (x.ts > ws.first_ts OR x.id >= ws.first_id) AND (x.ts < ws.last_ts OR x.id <= ws.last_id))
+             AND (x.ord > ws.first_ord OR x.id >= ws.first_id) AND (x.ord < ws.last_ord OR x.id <= ws.last_id))
    GROUP BY id;
 
 CREATE TABLE IF NOT EXISTS alerts(
   id INTEGER PRIMARY KEY,
   scope_key TEXT, function TEXT, part TEXT,
-  first_ts INTEGER, last_ts INTEGER, first_time TEXT, last_time TEXT,   -- its hot events' span
-  first_event_id INTEGER, last_event_id INTEGER, n_events INTEGER, flows TEXT,  -- JSON array
+  first_ts INTEGER, last_ts INTEGER, first_time TEXT, last_time TEXT,   -- when its events happened
+  first_ord INTEGER, last_ord INTEGER,          -- its first and last hot event in the window order:
+  first_event_id INTEGER, last_event_id INTEGER,  -- the alert is the events from (first_ord,
+                                                  -- first_event_id) to (last_ord, last_event_id)
+  n_events INTEGER, flows TEXT,                 -- JSON array of their invocations
   score_s REAL, threshold_s REAL, vote_s INTEGER,
   score_m REAL, threshold_m REAL, vote_m INTEGER,
   score_l REAL, threshold_l REAL, vote_l INTEGER,
   votes INTEGER, verdict TEXT,
   explanation TEXT,             -- the top reason of the strongest window
   explain_json TEXT);           -- lstm_ae_explain of that window
-DELETE FROM alerts WHERE last_ts > (SELECT min(after) FROM temp.score_from);
+DELETE FROM alerts WHERE last_ord > (SELECT min(after) FROM temp.score_from);
 
-INSERT INTO alerts(scope_key, function, part, first_ts, last_ts, first_time, last_time,
-                   first_event_id, last_event_id, n_events, flows, votes, verdict)
-SELECT scope_key, function, part, t0, t1,
-       strftime('%Y-%m-%dT%H:%M:%fZ', t0 / 1000.0, 'unixepoch'), strftime('%Y-%m-%dT%H:%M:%fZ', t1 / 1000.0, 'unixepoch'),
-       i0, i1, NULL, NULL, votes, 'anomalous'
-  FROM (
-SELECT p.scope_key, min(fe.function) AS function, i.part,
-       -- the hot events' span (all the incident's when none of its events is hot, which only a
-       -- vote above 1 can make happen)
-       coalesce(min(CASE WHEN i.hot THEN i.ts END), min(i.ts)) AS t0,
-       coalesce(max(CASE WHEN i.hot THEN i.ts END), max(i.ts)) AS t1,
-       coalesce(min(CASE WHEN i.hot THEN i.id END), min(i.id)) AS i0,
-       coalesce(max(CASE WHEN i.hot THEN i.id END), max(i.id)) AS i1, max(i.votes) AS votes
-  FROM (SELECT e.id, e.part, e.ts, coalesce(f.votes, 0) AS votes, f.hot,
-               -- islands: flagged events with no unflagged event of the partition between them
-               row_number() OVER (PARTITION BY e.part ORDER BY e.ts, e.id)
-             - row_number() OVER (PARTITION BY e.part, f.votes >= (SELECT value FROM settings WHERE key = 'vote')
-                                  ORDER BY e.ts, e.id) AS island,
-               f.votes >= (SELECT value FROM settings WHERE key = 'vote') AS hit
-          FROM detect_events e LEFT JOIN temp.flags f ON f.id = e.id
-         WHERE e.part IN (SELECT part FROM temp.flags)) i
-  JOIN parts p ON p.part = i.part
-  JOIN function_events fe ON fe.id = i.id
- WHERE i.hit AND i.ts > (SELECT min(after) FROM temp.score_from)
- GROUP BY i.part, i.island);
--- One pass over each new alert's events: how many, and their invocations.
-UPDATE alerts SET (n_events, flows) = (
-    SELECT count(*), json_group_array(DISTINCT f2.flow) FILTER (WHERE f2.flow IS NOT NULL)
+-- The flagged events after the scored point, numbered (rn) in the window order of their
+-- partition, with their island: flagged events with no unflagged event of the partition between.
+DROP TABLE IF EXISTS temp.islands;
+CREATE TEMP TABLE islands AS
+  SELECT * FROM (
+    SELECT e.id, e.part, e.ord, coalesce(f.votes, 0) AS votes, f.hot,
+           row_number() OVER (PARTITION BY e.part ORDER BY e.ord, e.id) AS rn,
+           row_number() OVER (PARTITION BY e.part ORDER BY e.ord, e.id)
+         - row_number() OVER (PARTITION BY e.part, f.votes >= (SELECT value FROM settings WHERE key = 'vote')
+                              ORDER BY e.ord, e.id) AS island,
+           f.votes >= (SELECT value FROM settings WHERE key = 'vote') AS hit
+      FROM detect_events e LEFT JOIN temp.flags f ON f.id = e.id
+     WHERE e.part IN (SELECT part FROM temp.flags))
+   WHERE hit AND ord > (SELECT min(after) FROM temp.score_from);
+CREATE INDEX temp.islands_rn ON islands(part, rn);
+INSERT INTO alerts(scope_key, function, part, first_ord, last_ord, first_event_id, last_event_id, votes, verdict)
+SELECT g.scope_key, g.function, g.part, a.ord, b.ord, a.id, b.id, g.votes, 'anomalous'
+  FROM (SELECT p.scope_key, min(fe.function) AS function, i.part,
+               -- the hot events' span (all the incident's when none of its events is hot, which
+               -- only a vote above 1 can make happen)
+               coalesce(min(i.rn) FILTER (WHERE i.hot), min(i.rn)) AS r0,
+               coalesce(max(i.rn) FILTER (WHERE i.hot), max(i.rn)) AS r1, max(i.votes) AS votes
+          FROM temp.islands i
+          JOIN parts p ON p.part = i.part
+          JOIN function_events fe ON fe.id = i.id
+         GROUP BY i.part, i.island) g
+  JOIN temp.islands a ON a.part = g.part AND a.rn = g.r0
+  JOIN temp.islands b ON b.part = g.part AND b.rn = g.r1
+ ORDER BY g.part, g.r0;
+-- One pass over each new alert's events: how many, their invocations, when they happened.
+UPDATE alerts SET (n_events, flows, first_ts, last_ts) = (
+    SELECT count(*), json_group_array(DISTINCT f2.flow) FILTER (WHERE f2.flow IS NOT NULL), min(d2.ts), max(d2.ts)
       FROM detect_events d2 JOIN function_events f2 ON f2.id = d2.id
-     WHERE d2.part = alerts.part AND d2.ts BETWEEN alerts.first_ts AND alerts.last_ts)
+     WHERE d2.part = alerts.part AND d2.ord BETWEEN alerts.first_ord AND alerts.last_ord
+       AND (d2.ord, d2.id) >= (alerts.first_ord, alerts.first_event_id)
+       AND (d2.ord, d2.id) <= (alerts.last_ord, alerts.last_event_id))
+ WHERE explanation IS NULL;
+UPDATE alerts SET first_time = strftime('%Y-%m-%dT%H:%M:%fZ', first_ts / 1000.0, 'unixepoch'),
+                  last_time = strftime('%Y-%m-%dT%H:%M:%fZ', last_ts / 1000.0, 'unixepoch')
  WHERE explanation IS NULL;
 
 -- The scored windows overlapping each new alert, read once for the per-detector scores and for
@@ -601,15 +660,17 @@ UPDATE alerts SET (n_events, flows) = (
 -- earlier windows of its partition: quadratic when a long history is scored).
 DROP TABLE IF EXISTS temp.win_span;
 CREATE TEMP TABLE win_span(part TEXT PRIMARY KEY, span INTEGER);
-INSERT INTO temp.win_span SELECT part, max(last_ts - first_ts) FROM window_scores
+INSERT INTO temp.win_span SELECT part, max(last_ord - first_ord) FROM window_scores
  WHERE part IN (SELECT part FROM alerts WHERE explanation IS NULL) GROUP BY part;
 DROP TABLE IF EXISTS temp.alert_windows;
 CREATE TEMP TABLE alert_windows AS
-  SELECT a.id AS alert_id, m.detector, ws.detector AS name, ws.part, ws.first_ts, ws.first_id,
+  SELECT a.id AS alert_id, m.detector, ws.detector AS name, ws.part, ws.first_ord, ws.first_id,
          ws.score, ws.threshold, ws.is_anomaly
     FROM alerts a
-    JOIN window_scores ws ON ws.part = a.part AND ws.last_ts >= a.first_ts AND ws.first_ts <= a.last_ts
-                         AND ws.first_ts >= a.first_ts - (SELECT span FROM temp.win_span w WHERE w.part = a.part)
+    JOIN window_scores ws ON ws.part = a.part AND ws.last_ord >= a.first_ord AND ws.first_ord <= a.last_ord
+                         AND ws.first_ord >= a.first_ord - (SELECT span FROM temp.win_span w WHERE w.part = a.part)
+                         AND (ws.last_ord, ws.last_id) >= (a.first_ord, a.first_event_id)
+                         AND (ws.first_ord, ws.first_id) <= (a.last_ord, a.last_event_id)
     JOIN models m ON m.name = ws.detector AND m.scope_key = a.scope_key
    WHERE a.explanation IS NULL;
 CREATE INDEX temp.alert_windows_alert ON alert_windows(alert_id, detector);
@@ -630,17 +691,17 @@ UPDATE alerts SET vote_s = score_s > threshold_s, vote_m = score_m > threshold_m
 -- at that window (without it the scan would go on to the partition's end for every alert).
 DROP TABLE IF EXISTS temp.best;
 CREATE TEMP TABLE best AS
-  SELECT alert_id, name AS detector, part, first_ts, first_id FROM (
-    SELECT alert_id, name, part, first_ts, first_id,
-           row_number() OVER (PARTITION BY alert_id ORDER BY score / threshold DESC, first_ts, name) AS rk
+  SELECT alert_id, name AS detector, part, first_ord, first_id FROM (
+    SELECT alert_id, name, part, first_ord, first_id,
+           row_number() OVER (PARTITION BY alert_id ORDER BY score / threshold DESC, first_ord, first_id, name) AS rk
       FROM temp.alert_windows WHERE is_anomaly)
    WHERE rk = 1;
 UPDATE alerts SET explain_json = (
   SELECT lstm_ae_explain(m.model,
            CASE m.detector
-             WHEN 's' THEN (SELECT w.window FROM win_s w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id LIMIT 1)
-             WHEN 'm' THEN (SELECT w.window FROM win_m w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id LIMIT 1)
-             WHEN 'l' THEN (SELECT w.window FROM win_l w WHERE w.part = b.part AND w.first_order >= b.first_ts AND w.first_rowid = b.first_id LIMIT 1)
+             WHEN 's' THEN (SELECT w.window FROM win_s w WHERE w.part = b.part AND w.first_order >= b.first_ord AND w.first_rowid = b.first_id LIMIT 1)
+             WHEN 'm' THEN (SELECT w.window FROM win_m w WHERE w.part = b.part AND w.first_order >= b.first_ord AND w.first_rowid = b.first_id LIMIT 1)
+             WHEN 'l' THEN (SELECT w.window FROM win_l w WHERE w.part = b.part AND w.first_order >= b.first_ord AND w.first_rowid = b.first_id LIMIT 1)
            END, 10)
     FROM temp.best b JOIN models m ON m.name = b.detector
    WHERE b.alert_id = alerts.id)
@@ -656,14 +717,21 @@ UPDATE alerts SET explanation = coalesce(
  WHERE explanation IS NULL;
 
 -- ---- views --------------------------------------------------------------------------------
-CREATE VIEW IF NOT EXISTS alert_events AS
+-- (Made again on every run: a view of an older pipeline.sql would read the alerts wrong.)
+DROP VIEW IF EXISTS alert_events;
+CREATE VIEW alert_events AS
   SELECT a.id AS alert_id, fe.* FROM alerts a
-    JOIN detect_events d ON d.part = a.part AND d.ts BETWEEN a.first_ts AND a.last_ts
+    JOIN detect_events d ON d.part = a.part AND d.ord BETWEEN a.first_ord AND a.last_ord
+                        AND (d.ord, d.id) >= (a.first_ord, a.first_event_id)
+                        AND (d.ord, d.id) <= (a.last_ord, a.last_event_id)
     JOIN function_events fe ON fe.id = d.id;
--- One row per invocation: its highest window score per detector and whether an alert covers it.
-CREATE VIEW IF NOT EXISTS flow_verdicts AS
+-- One row per invocation: when it ran and whether an alert covers one of its events.
+DROP VIEW IF EXISTS flow_verdicts;
+CREATE VIEW flow_verdicts AS
   SELECT fe.function, fe.flow, min(fe.ts) AS first_ts, max(fe.ts) AS last_ts,
-         max(EXISTS (SELECT 1 FROM alerts a WHERE a.part = d.part AND d.ts BETWEEN a.first_ts AND a.last_ts)) AS anomalous
+         max(EXISTS (SELECT 1 FROM alerts a WHERE a.part = d.part AND d.ord BETWEEN a.first_ord AND a.last_ord
+                                              AND (d.ord, d.id) >= (a.first_ord, a.first_event_id)
+                                              AND (d.ord, d.id) <= (a.last_ord, a.last_event_id))) AS anomalous
     FROM function_events fe JOIN detect_events d ON d.id = fe.id
    WHERE fe.flow IS NOT NULL
    GROUP BY fe.function, fe.flow;

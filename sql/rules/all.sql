@@ -47,8 +47,11 @@ CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value);
 CREATE TABLE IF NOT EXISTS alerts(
   id INTEGER PRIMARY KEY,
   scope_key TEXT, function TEXT, part TEXT,
-  first_ts INTEGER, last_ts INTEGER, first_time TEXT, last_time TEXT,
-  first_event_id INTEGER, last_event_id INTEGER, n_events INTEGER, flows TEXT,  -- JSON array
+  first_ts INTEGER, last_ts INTEGER, first_time TEXT, last_time TEXT,   -- when its events happened
+  first_ord INTEGER, last_ord INTEGER,          -- its first and last hot event in the window order:
+  first_event_id INTEGER, last_event_id INTEGER,  -- the alert is the events from (first_ord,
+                                                  -- first_event_id) to (last_ord, last_event_id)
+  n_events INTEGER, flows TEXT,                 -- JSON array of their invocations
   score_s REAL, threshold_s REAL, vote_s INTEGER,
   score_m REAL, threshold_m REAL, vote_m INTEGER,
   score_l REAL, threshold_l REAL, vote_l INTEGER,

@@ -130,7 +130,8 @@ def run_all(tmp, t_start):
 
     # ---- 1, 2: injected anomalies, clean spans ---------------------------------------------------
     fresh = os.path.join(tmp, "fresh.db")
-    inj = synth.make_db(fresh, seed=SEED, hours=TR + 12, inject=[("new_call", TR + 4), ("burst", TR + 6), ("slow", TR + 8)])
+    inj = synth.make_db(fresh, seed=SEED, hours=TR + 12, inject=[("overlap", TR + 2), ("new_call", TR + 4), ("burst", TR + 6),
+                                                                   ("slow", TR + 8)])
     settings(fresh, **common)
     # A throttled attempt the SDK retried (CloudTrail logs each attempt, X-Ray one subsegment):
     # one call, so the windows leave the failed attempt out; placed in the clean scored hours.
@@ -159,9 +160,12 @@ def run_all(tmp, t_start):
     # Alerts span the hot steps of their anomalous windows, not the whole windows: the alert on one
     # new call is shorter than one large window (20 steps; whole windows made it 20 or more).
     n = rows(main_db, "SELECT n_events FROM alerts WHERE id = ?", a[0][0])[0][0] if a else None
+    call = rows(main_db, "SELECT d.id, d.ord FROM detect_events d JOIN function_events fe ON fe.id = d.id"
+                " WHERE fe.flow = ? AND fe.event = 'secretsmanager:GetSecretValue'", inj["new_call"][0])[0]
     island = rows(main_db, "SELECT count(*) FROM detect_events d WHERE d.part = 'shop-api' AND EXISTS ("
                   " SELECT 1 FROM window_scores ws WHERE ws.part = d.part AND ws.is_anomaly"
-                  " AND d.ts BETWEEN ws.first_ts AND ws.last_ts AND ws.first_ts <= ? AND ws.last_ts >= ?)", t_call, t_call)[0][0]
+                  " AND (d.ord, d.id) BETWEEN (ws.first_ord, ws.first_id) AND (ws.last_ord, ws.last_id)"
+                  " AND (?, ?) BETWEEN (ws.first_ord, ws.first_id) AND (ws.last_ord, ws.last_id))", call[1], call[0])[0][0]
     check(n is not None and n < 20 and n < island,
           "... an alert of the hot events around the call, not whole windows (%s of the %d events its"
           " anomalous windows cover)" % (n, island))
@@ -184,16 +188,30 @@ def run_all(tmp, t_start):
           "a retried throttled attempt is left out of the windows, the call that was retried is in")
     clean = rows(main_db, "SELECT function, first_time, explanation FROM alerts WHERE first_ts < ?", T0 + (TR + 3.5) * H)
     check(not clean, "the clean hours before the first injection raise no alert (%s)" % clean)
+    # Two ordinary shop-api invocations side by side (TR + 2): in time order their events
+    # interleave (START, GetItem, START, GetItem, ..., REPORT, REPORT), a sequence never seen in
+    # training, and the windows flagged it (an alert of 24 events before windows read an
+    # invocation's events together). Window order: each invocation's events together, by start.
+    t_ov = event_ts(main_db, inj["overlap"])
+    check(not alerts_covering(main_db, "shop-api", t_ov) and not alerts_covering(main_db, "shop-api", t_ov + 20),
+          "two invocations running side by side raise no alert")
+    ords = rows(main_db, "SELECT fe.flow, d.ord, d.id FROM detect_events d JOIN function_events fe ON fe.id = d.id"
+                " WHERE fe.flow IN (?, ?) ORDER BY d.ord, d.id", *inj["overlap"])
+    first = [f for f, _, _ in ords]
+    check(len(set(first)) == 2 and first == sorted(first, key=first.index)
+          and all(o == event_ts(main_db, [f]) for f, o, _ in ords),
+          "... in the window order each one's events are together, ord = its start (%s)"
+          % [(f[:4], o - t_ov) for f, o, _ in ords])
     # The rest of the scored period: a false alarm here and there is what a threshold at the
     # 99.9th percentile of normal errors means; a broken threshold would flag far more.
-    burst_end = rows(main_db, "SELECT max(ts) FROM function_events WHERE flow IN (%s)" % ",".join(
-        "'%s'" % f for f in inj["burst"]))[0][0]
-    spans = [(t_call, t_call), (t_burst, burst_end), (t_slow, t_slow)]
+    # (Windows run over invocations in start order: a span is the injected invocations' ord.)
+    spans = [rows(main_db, "SELECT min(d.ord), max(d.ord) FROM detect_events d JOIN function_events fe ON fe.id = d.id"
+                  " WHERE fe.flow IN (%s)" % ",".join("'%s'" % f for f in inj[k]))[0] for k in ("new_call", "burst", "slow")]
     far = rows(main_db, "SELECT detector, sum(is_anomaly), count(*) FROM window_scores WHERE NOT (%s) GROUP BY 1"
-               % " OR ".join("(first_ts <= %d AND last_ts >= %d)" % (b, a) for a, b in spans))
+               % " OR ".join("(first_ord <= %d AND last_ord >= %d)" % (b, a) for a, b in spans))
     check(all(a <= 0.01 * n for _, a, n in far), "false alarms on normal windows stay under 1%% per detector (%s)"
           % ", ".join("%s %d/%d" % x for x in far))
-    check(rows(main_db, "SELECT count(*) FROM window_scores WHERE last_ts < ?", T0 + TR * H)[0][0] == 0,
+    check(rows(main_db, "SELECT count(*) FROM window_scores WHERE last_ord < ?", T0 + TR * H)[0][0] == 0,
           "offline scoring covers only windows ending after score_from")
     fv = rows(main_db, "SELECT count(*), sum(anomalous) FROM flow_verdicts WHERE flow IN (%s)" % ",".join(
         "'%s'" % f for f in inj["new_call"] + inj["slow"]))[0]
@@ -258,20 +276,20 @@ def run_all(tmp, t_start):
     pipeline(online)
     n1 = rows(online, "SELECT count(*) FROM window_scores")[0][0]
     wm1 = dict(rows(online, "SELECT scope_key, ts FROM watermarks"))
-    lo = rows(online, "SELECT min(last_ts) FROM window_scores")[0][0]
+    lo = rows(online, "SELECT min(last_ord) FROM window_scores")[0][0]
     check(n1 > 0 and lo >= T0 + TR * H, "first online run scores the windows after score_from (%d)" % n1)
     check(sorted(wm1) == ["shop-api", "shop-worker"], "... and sets a watermark per scope")
     synth.append_events(online, SEED, TR + 2, 3)
     pipeline(online)
     n2 = rows(online, "SELECT count(*) FROM window_scores")[0][0]
     later = rows(online, "SELECT m.scope_key, count(*) FROM window_scores ws JOIN models m ON m.name = ws.detector"
-                 " WHERE ws.last_ts > ? GROUP BY 1", T0 + (TR + 2) * H)
+                 " WHERE ws.last_ord > ? GROUP BY 1", T0 + (TR + 2) * H)
     old_after = rows(online, "SELECT count(*) FROM window_scores ws JOIN models m ON m.name = ws.detector"
-                     " JOIN watermarks w ON w.scope_key = m.scope_key WHERE ws.last_ts <= ?", T0 + TR * H)[0][0]
+                     " JOIN watermarks w ON w.scope_key = m.scope_key WHERE ws.last_ord <= ?", T0 + TR * H)[0][0]
     check(n2 > n1 and all(c > 0 for _, c in later), "second online run scores the new events' windows (%d -> %d)" % (n1, n2))
     check(old_after == 0, "nothing before score_from was scored")
     added = rows(online, "SELECT count(*) FROM window_scores ws JOIN models m ON m.name = ws.detector"
-                 " WHERE ws.last_ts <= CASE m.scope_key WHEN 'shop-api' THEN ? ELSE ? END",
+                 " WHERE ws.last_ord <= CASE m.scope_key WHEN 'shop-api' THEN ? ELSE ? END",
                  wm1["shop-api"], wm1["shop-worker"])[0][0]
     check(added == n1, "windows at or before the watermark were not scored again (%d vs %d)" % (added, n1))
     wm2 = dict(rows(online, "SELECT scope_key, ts FROM watermarks"))
@@ -281,6 +299,36 @@ def run_all(tmp, t_start):
     check(rows(online, "SELECT * FROM window_scores ORDER BY 1, 2, 3, 4, 5") == snap,
           "an online run with no new events adds no scores")
     check(dict(rows(online, "SELECT scope_key, ts FROM watermarks")) == wm2, "... and leaves the watermarks")
+    # An invocation still running at an online run (START in, no REPORT yet) gets more events
+    # later, placed with its first ones (window order): windows are scored once it has ended.
+    running = os.path.join(tmp, "running.db")
+    synth.make_db(running, seed=SEED, hours=TR + 2)
+    settings(running, mode="online", **common)
+    copy_models(main_db, running)
+    db = sqlite3.connect(running)
+    flow, start = db.execute("SELECT flow, ts FROM function_events WHERE function = 'shop-api' AND event = 'lambda:START'"
+                             " ORDER BY ts DESC LIMIT 1").fetchone()
+    cols = [d[0] for d in db.execute("SELECT * FROM function_events LIMIT 0").description]
+    report = db.execute("SELECT * FROM function_events WHERE flow = ? AND event = 'lambda:REPORT'", (flow,)).fetchone()
+    db.execute("DELETE FROM function_events WHERE flow = ? AND event = 'lambda:REPORT'", (flow,))
+    db.commit()
+    db.close()
+    pipeline(running)
+    held = rows(running, "SELECT count(*) FROM window_scores WHERE part = 'shop-api' AND last_ord >= ?", start)[0][0]
+    wm = rows(running, "SELECT ts FROM watermarks WHERE scope_key = 'shop-api'")[0][0]
+    before = rows(running, "SELECT count(*) FROM window_scores WHERE part = 'shop-api'")[0][0]
+    check(held == 0 and wm < start and before > 0,
+          "online: windows ending in an invocation still running are not scored yet (%d scored, %d held)" % (before, held))
+    db = sqlite3.connect(running)
+    rid = db.execute("INSERT INTO function_events(%s) VALUES (%s)" % (",".join(cols[1:]), ",".join("?" * (len(cols) - 1))),
+                     report[1:]).lastrowid
+    db.commit()
+    db.close()
+    pipeline(running)
+    ends = rows(running, "SELECT m.detector FROM window_scores ws JOIN models m ON m.name = ws.detector"
+                " WHERE ws.part = 'shop-api' AND ws.last_id = ? ORDER BY 1", rid)
+    check([d for d, in ends] == ["l", "m", "s"], "... and are once it has ended: each detector scores the window ending"
+          " at its late REPORT (%s)" % ends)
 
     # ---- 6: atomic retraining --------------------------------------------------------------------
     rt = os.path.join(tmp, "retrain.db")
@@ -353,6 +401,22 @@ def run_all(tmp, t_start):
           "an old window_scores fails with its message (%s)" % r.stderr.strip().splitlines()[-1:])
     check(not rows(old, "SELECT name FROM sqlite_schema WHERE name IN ('models', 'detect_events', 'alerts')"),
           "... and creates nothing")
+    # So are detect_events and windows from before the window order (events in time order).
+    for table, sql, msg in (
+            ("detect_events", "CREATE TABLE detect_events(id INTEGER PRIMARY KEY, part TEXT, ts INTEGER)",
+             "DROP TABLE detect_events and run again"),
+            ("win_s", "CREATE VIRTUAL TABLE win_s USING fn_windows(source=function_events, partition=function,"
+             " order=ts, fields='event', size=5)", "DROP TABLE win_s; DROP TABLE win_m; DROP TABLE win_l; and run again")):
+        old = os.path.join(tmp, "old-%s.db" % table)
+        shutil.copy(small, old)
+        db = connect(old)
+        db.execute(sql)
+        db.close()
+        r = pipeline(old, expect_ok=False)
+        check(r.returncode != 0 and msg in r.stderr, "an old %s fails with its message (%s)"
+              % (table, r.stderr.strip().splitlines()[-1:]))
+        check(not rows(old, "SELECT name FROM sqlite_schema WHERE name IN ('models', 'alerts', 'window_scores')"),
+              "... and creates nothing")
     # ---- 8: training views with tracing dropped ---------------------------------------------------
     # A fifth of shop-api's invocations were not traced (no X-Ray rows; CloudTrail calls attributed
     # by time, no parent): its models also learn from a copy in which untraced_share of the traced
