@@ -732,6 +732,35 @@ float ae_step_error(const ae_work *w, int t, int b) {
   return w->wstep[r] > 0.0f ? w->serr[r] : NAN; /* wstep 0: padding or no field present */
 }
 
+int ae_hot_steps(const ae_work *w, int b, double thr, int *out, float *scratch) {
+  if (b < 0 || b >= w->B) return 0;
+  double excess = 0.0; /* sum over the window's steps of (error - thr): steps x (score - thr) */
+  for (int t = 0; t < w->Tm; t++) {
+    const float e = ae_step_error(w, t, b);
+    scratch[t] = isnan(e) ? -INFINITY : e;
+    if (!isnan(e)) excess += (double)e - thr;
+  }
+  /* Greedy: the largest errors first, until their excess covers the window's. */
+  int k = 0;
+  double covered = 0.0;
+  while (k < w->Tm) {
+    int best = 0;
+    for (int t = 1; t < w->Tm; t++)
+      if (scratch[t] > scratch[best]) best = t;
+    if (!((double)scratch[best] > thr)) break; /* nothing above thr left (or only padding) */
+    out[k++] = best;
+    covered += (double)scratch[best] - thr;
+    scratch[best] = -INFINITY;
+    if (covered >= excess) break;
+  }
+  for (int i = 1; i < k; i++) /* ascending step order; k is a handful */
+    for (int j = i; j > 0 && out[j - 1] > out[j]; j--) {
+      const int x = out[j];
+      out[j] = out[j - 1], out[j - 1] = x;
+    }
+  return k;
+}
+
 void ae_field_errors(const ae_shape *s, const ae_batch *bt, const ae_work *w, float *out,
                      float *pred) {
   const int B = w->B, T = s->T, C = s->C, N = s->N, F = C + N;

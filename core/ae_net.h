@@ -131,6 +131,13 @@ const float *ae_outputs(const ae_work *w);
 /* Step t's error (the mean of its present field errors) of window b in the last forward; NaN when
 ** t is past that window's length or outside the batch. */
 float ae_step_error(const ae_work *w, int t, int b);
+/* The steps that make window b of the last forward anomalous at threshold thr: the fewest steps,
+** largest errors first, whose errors' excess over thr covers the window's (the sum over all its
+** steps of error - thr, i.e. steps x (mean error - thr)). Put at thr, they would leave the
+** window's mean at or under it; the other steps above thr are context the model reconstructs
+** worse because of them. Writes their indices, ascending, to out (room for the batch's longest
+** window, ae_work's Tm <= T) and returns how many: 0 when no step is above thr. scratch: T floats. */
+int ae_hot_steps(const ae_work *w, int b, double thr, int *out, float *scratch);
 /* From the last ae_forward: out[b][t][f] = field error (f: the C categorical fields, then the N
 ** numeric; NaN where a numeric value is missing or t >= len[b]). Also, when `pred` is not NULL,
 ** pred[b][t][f] = for categorical fields the predicted slot (argmax), for numeric the predicted

@@ -621,9 +621,13 @@ static void update_final(sqlite3_context *ctx) {
 ** are featurized 256 at a time and scored in one batch through BLAS: the fast path, shaped like
 ** BigQuery ML's ML.DETECT_ANOMALIES. The threshold is the model's own unless a third argument
 ** gives one; is_anomaly is score > threshold (NULL without a threshold). hot_steps, on anomalous
-** windows only, is a JSON array of the steps (0-based) whose own error is above the threshold:
-** the score is the mean of the step errors, so at least one is, and they are the events that made
-** the window anomalous — alerts can cover those instead of the whole window (NULL otherwise).
+** windows only, is a JSON array of the steps (0-based) that made the window anomalous: the score
+** is the mean of the step errors, and these are the fewest steps, largest errors first, whose
+** excess over the threshold covers the window's (put at the threshold, they would leave it
+** normal; ae_hot_steps), plus any step holding a categorical value never seen in training.
+** Alerts can cover those instead of the whole window (NULL otherwise). The other steps above the
+** threshold are mostly context: a large window around one bad call reconstructs its neighbours
+** worse too, and counting them made alerts of 20 events.
 **
 **   CREATE TABLE x(id, score REAL, threshold REAL, is_anomaly INTEGER, n_steps INTEGER,
 **                  hot_steps TEXT, model HIDDEN, query HIDDEN, thr HIDDEN, threads HIDDEN)
@@ -662,6 +666,8 @@ typedef struct det_cursor {
   sqlite3_value *ids[DET_BATCH];
   float err[DET_BATCH];
   int steps[DET_BATCH];
+  int *hot;               /* [T] hot_steps of the current window, and their scratch: */
+  float *hot_scratch;     /* [T] (allocated once per query) */
   int n, pos;             /* windows in the batch, current one */
   sqlite3_int64 rowid;
   int eof;
@@ -724,6 +730,10 @@ static void det_release(det_cursor *c) {
   ae_work_free(c->work);
   c->work = NULL;
   fz_batch_free(&c->fb);
+  sqlite3_free(c->hot);
+  sqlite3_free(c->hot_scratch);
+  c->hot = NULL;
+  c->hot_scratch = NULL;
   scorer_free(c->s);
   c->s = NULL;
 }
@@ -811,7 +821,10 @@ static int det_filter(sqlite3_vtab_cursor *cur, int idxNum, const char *idxStr, 
   c->s = scorer_load(sqlite3_value_blob(argv[0]), sqlite3_value_bytes(argv[0]), &err);
   if (!c->s) return err.code == FG_ENOMEM ? SQLITE_NOMEM : det_error(c, "lstm_ae_detect: %s", err.msg);
   c->work = ae_work_new(&c->s->m->s, DET_BATCH);
-  if (!c->work || fz_batch_alloc(&c->fb, c->s->m->s.T, c->s->m->s.C, c->s->m->s.N, DET_BATCH)) return SQLITE_NOMEM;
+  c->hot = sqlite3_malloc64(sizeof(int) * (size_t)c->s->m->s.T);
+  c->hot_scratch = sqlite3_malloc64(sizeof(float) * (size_t)c->s->m->s.T);
+  if (!c->work || !c->hot || !c->hot_scratch || fz_batch_alloc(&c->fb, c->s->m->s.T, c->s->m->s.C, c->s->m->s.N, DET_BATCH))
+    return SQLITE_NOMEM;
   c->thr = c->s->m->threshold;
   if ((idxNum & 4) && argc > 2 && sqlite3_value_type(argv[2]) != SQLITE_NULL) {
     int t = sqlite3_value_type(argv[2]);
@@ -842,6 +855,26 @@ static int det_next(sqlite3_vtab_cursor *cur) {
 
 static int det_eof(sqlite3_vtab_cursor *cur) { return ((det_cursor *)cur)->eof; }
 
+/* The current window's hot steps into c->hot (ascending), how many: those ae_hot_steps finds,
+** and every step holding a categorical value never seen in training (slot 0), whatever its error.
+** A large window can reconstruct a never-seen call better than the normal steps after it (the
+** pipeline's test: iam:CreateUser after a delta update, where only the 20-step window flags it
+** and its largest errors are elsewhere); the new value is what the alert must cover. */
+static int det_hot_steps(det_cursor *c) {
+  const fz_batch *fb = &c->fb;
+  int k = ae_hot_steps(c->work, c->pos, c->thr, c->hot, c->hot_scratch);
+  for (int t = 0; t < c->steps[c->pos]; t++) {
+    int unseen = 0, in = 0;
+    for (int f = 0; f < fb->C && !unseen; f++) unseen = fb->cat[((size_t)t * fb->B + c->pos) * fb->C + f] == 0;
+    for (int i = 0; i < k && !in; i++) in = c->hot[i] == t;
+    if (!unseen || in) continue;
+    int j = k++;
+    for (; j > 0 && c->hot[j - 1] > t; j--) c->hot[j] = c->hot[j - 1];
+    c->hot[j] = t;
+  }
+  return k;
+}
+
 static int det_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
   det_cursor *c = (det_cursor *)cur;
   double e = c->err[c->pos];
@@ -861,11 +894,8 @@ static int det_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
       if (isnan(c->thr) || !(e > c->thr)) break; /* NULL */
       sqlite3_str *js = sqlite3_str_new(0);
       sqlite3_str_appendchar(js, 1, '[');
-      for (int t = 0, first = 1; t < c->steps[c->pos]; t++)
-        if (ae_step_error(c->work, t, c->pos) > c->thr) {
-          sqlite3_str_appendf(js, first ? "%d" : ",%d", t);
-          first = 0;
-        }
+      int k = det_hot_steps(c);
+      for (int i = 0; i < k; i++) sqlite3_str_appendf(js, i ? ",%d" : "%d", c->hot[i]);
       sqlite3_str_appendchar(js, 1, ']');
       int n = sqlite3_str_length(js);
       char *text = sqlite3_str_finish(js);

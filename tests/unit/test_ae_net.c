@@ -295,6 +295,63 @@ static void test_field_errors(void **state) {
   teardown(&P);
 }
 
+/* ae_hot_steps: for thresholds across the range of a window's step errors, the steps returned
+** are the top ones by error (ascending order), their excess over thr covers the window's, one
+** fewer would not, and none is returned when no step is above thr. Brute force beside it. */
+static void test_hot_steps(void **state) {
+  (void)state;
+  problem P;
+  setup(&P, 0, 1, 0, 2, 4);
+  const int T = P.s.T, B = P.B, F = 2;
+  for (int i = 0; i < T * B * F; i++) P.ok[i] = 1, P.num[i] = 3.0f * urand();
+  float we[BMAX];
+  ae_batch b = batch(&P);
+  ae_forward(&P.s, P.params, &b, P.w, we);
+  int out[TMAX];
+  float scratch[TMAX];
+  int checked = 0;
+  for (int k = 0; k < B; k++) {
+    float e[TMAX];
+    int n = 0;
+    for (int t = 0; t < T; t++)
+      if (!isnan(e[t] = ae_step_error(P.w, t, k))) n++;
+    for (int q = 0; q <= 20; q++) {
+      double thr = we[k] * (0.5 + 0.05 * q);        /* below and above the window's mean */
+      int h = ae_hot_steps(P.w, k, thr, out, scratch);
+      double excess = 0, covered = 0, smallest = INFINITY;
+      for (int t = 0; t < T; t++)
+        if (!isnan(e[t])) excess += e[t] - thr;
+      for (int i = 0; i < h; i++) {
+        assert_true(i == 0 || out[i - 1] < out[i]);
+        assert_true(out[i] >= 0 && out[i] < T && e[out[i]] > thr);
+        covered += e[out[i]] - thr;
+        smallest = fmin(smallest, e[out[i]]);
+      }
+      /* the top ones: no step left out has a larger error than the smallest taken */
+      for (int t = 0; t < T; t++) {
+        int in = 0;
+        for (int i = 0; i < h; i++) in |= out[i] == t;
+        if (!in && !isnan(e[t]) && h) assert_true(e[t] <= smallest);
+      }
+      int any_above = 0;
+      for (int t = 0; t < T; t++) any_above |= !isnan(e[t]) && e[t] > thr;
+      if (!any_above) {
+        assert_int_equal(h, 0);
+        continue;
+      }
+      assert_true(h >= 1 && h <= n);
+      if (excess > 0) {                             /* anomalous: covers, and minimally */
+        assert_true(covered >= excess - 1e-9);
+        assert_true(covered - (smallest - thr) < excess);
+        checked++;
+      }
+    }
+  }
+  assert_true(checked > 5);
+  assert_int_equal(ae_hot_steps(P.w, B, 0.0, out, scratch), 0);   /* outside the batch */
+  teardown(&P);
+}
+
 /* num_cap: a numeric field's error is min(d^2, cap), the step and window errors follow, and
 ** the gradient of a capped cell is 0 (checked by finite differences on a cap that cuts through
 ** the errors: some cells above it, some below). */
@@ -599,6 +656,7 @@ int main(void) {
       cmocka_unit_test(test_masking_onehot),
       cmocka_unit_test(test_masking_embedding),
       cmocka_unit_test(test_field_errors),
+    cmocka_unit_test(test_hot_steps),
       cmocka_unit_test(test_field_errors_categorical),
       cmocka_unit_test(test_field_errors_capped),
       cmocka_unit_test(test_gradcheck_capped),
