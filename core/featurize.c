@@ -334,6 +334,10 @@ int fz_finish(fz *z, fz_data *d, int vocab_max, fg_err *err) {
     }
     fd->std = cnt > 1 ? sqrt(t2 / (double)(cnt - 1)) : 0;
     if (!(fd->std > 1e-9 * (fabs(fd->mean) + 1))) fd->std = 1; /* constant field */
+    /* A nearly constant count (invocations a minute: 1, now and then 2) has a tiny log std, and
+    ** one more invocation would be many standard deviations off, as far as a flood. The floor
+    ** keeps relative changes below e^log_std_min - 1 within one standard deviation. */
+    if (fd->log && fd->std < z->log_std_min) fd->std = z->log_std_min;
     for (size_t i = 0; i < d->n; i++) {
       fz_cell *c = d->cells + d->off[i];
       for (int t = 0; t < d->len[i]; t++) {

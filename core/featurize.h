@@ -45,6 +45,7 @@ typedef struct fz {
   int F;                            /* fields */
   fz_field f[FG_WINDOW_MAX_FIELDS]; /* in window order */
   int C, N;                         /* categorical and numeric field counts */
+  double log_std_min;               /* fz_finish: least std of a log-scaled field (0: none) */
 } fz;
 
 /* Training windows, gathered. Window i has len[i] steps; its values start at cells[off[i]] and

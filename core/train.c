@@ -78,6 +78,7 @@ int fg_train_opts_parse(fg_train_opts *o, const char *text, fg_err *err) {
     else if (!strcmp(k, "lr")) rc = opt_real(v, k, 1e-9, 10, &o->lr, err);
     else if (!strcmp(k, "clip")) rc = opt_real(v, k, 0, 1e9, &o->clip, err);
     else if (!strcmp(k, "num_cap")) rc = opt_real(v, k, 0, 1e6, &o->num_cap, err);
+    else if (!strcmp(k, "log_std_min")) rc = opt_real(v, k, 0, 100, &o->log_std_min, err);
     else if (!strcmp(k, "validation")) rc = opt_real(v, k, 0, 0.9, &o->validation, err);
     else if (!strcmp(k, "seed")) {
       if (!json_is_integer(v) || json_integer_value(v) < 0)
@@ -86,7 +87,8 @@ int fg_train_opts_parse(fg_train_opts *o, const char *text, fg_err *err) {
     } else {
       rc = fg_errf(err, FG_EINVAL,
                    "unknown option '%s' (known: hidden, layers, embed, epochs, batch, lr, clip, "
-                   "seed, validation, patience, threads, vocab, window, max_windows, num_cap, progress)", k);
+                   "seed, validation, patience, threads, vocab, window, max_windows, num_cap, log_std_min, "
+                   "progress)", k);
     }
     if (rc) break;
   }
@@ -101,6 +103,7 @@ char *fg_train_opts_json(const fg_train_opts *o) {
                         (json_int_t)o->seed, "validation", o->validation, "patience", o->patience,
                         "threads", o->threads, "vocab", o->vocab, "window", o->window, "max_windows", o->max_windows);
   if (j && o->num_cap > 0) json_object_set_new(j, "num_cap", json_real(o->num_cap)); /* only when set */
+  if (j && o->log_std_min > 0) json_object_set_new(j, "log_std_min", json_real(o->log_std_min));
   char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)) : NULL;
   json_decref(j);
   return s;

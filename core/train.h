@@ -29,6 +29,7 @@ typedef struct fg_train_opts {
   int window;         /* T; default 0 = the longest training window */
   int max_windows;    /* train on a seeded sample of at most this many windows; 0 = all */
   double num_cap;     /* cap on a numeric field's error (ae_shape.num_cap), default 0 = none */
+  double log_std_min; /* floor on a log-scaled field's std (fz.log_std_min), default 0 = none */
   int progress;       /* 1: report each epoch through the callback */
 } fg_train_opts;
 

@@ -490,6 +490,7 @@ static void train_final(sqlite3_context *ctx) {
   fg_model *m = NULL;
   unsigned char *blob = NULL;
   size_t len = 0;
+  t->z.log_std_min = t->o.log_std_min;
   if (t->failed) {
     /* The error was already reported by xStep; SQLite keeps the first one. */
   } else if (fz_finish(&t->z, &t->d, t->o.vocab, &err) || fg_train(&t->z, &t->d, &t->o, progress_cb, NULL, &m, &err) ||

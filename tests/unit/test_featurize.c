@@ -148,10 +148,51 @@ static void test_errors_and_caps(void **state) {
   fg_window_free(&w);
 }
 
+/* log_std_min: a nearly constant count (1 x 98, 2 x 2) is log-scaled with a tiny std; the
+** floor raises it, and leaves a field whose std is above it, and an unscaled field, alone. */
+static void test_log_std_min(void **state) {
+  (void)state;
+  for (int floor_on = 0; floor_on <= 1; floor_on++) {
+    fz z;
+    fz_data d = {0};
+    fg_window w;
+    fz_init(&z);
+    fg_window_init(&w);
+    z.log_std_min = floor_on ? 0.5 : 0;
+    char buf[160];
+    for (int i = 0; i < 100; i++) {
+      /* rate: 1, twice 2 (log1p); wide: 1 .. 1e5 spread (log1p, std > 0.5); lin: 10, 11 (no log) */
+      snprintf(buf, sizeof buf, "{\"fields\":[\"rate\",\"wide\",\"lin\"],\"steps\":[[%d,%g,%d]]}",
+               i % 50 == 0 ? 2 : 1, pow(10, i % 6), 10 + i % 2);
+      add(&z, &d, &w, buf);
+    }
+    fg_err e;
+    fg_err_clear(&e);
+    assert_int_equal(fz_finish(&z, &d, 100, &e), 0);
+    const fz_field *rate = &z.f[0], *wide = &z.f[1], *lin = &z.f[2];
+    assert_int_equal(rate->log, 1);
+    assert_int_equal(wide->log, 1);
+    assert_int_equal(lin->log, 0);
+    double m = (98 * log1p(1) + 2 * log1p(2)) / 100, v = 0;
+    v = (98 * (log1p(1) - m) * (log1p(1) - m) + 2 * (log1p(2) - m) * (log1p(2) - m)) / 99;
+    assert_true(sqrt(v) < 0.06);
+    assert_true(fabs(rate->std - (floor_on ? 0.5 : sqrt(v))) < 1e-12);
+    assert_true(wide->std > 1.0);                   /* above the floor: its own */
+    assert_true(fabs(lin->std - sqrt(100.0 / 4 / 99)) < 1e-12); /* 0.5025: not log, no floor */
+    /* the scaled cell of a 2 follows the std: (log1p(2) - m) / std */
+    float want = (float)((log1p(2) - m) / rate->std);
+    assert_true(fabsf(d.cells[0].x - (want > FZ_CLAMP ? FZ_CLAMP : want)) < 1e-5f);
+    fz_free(&z);
+    fz_data_free(&d);
+    fg_window_free(&w);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_vocab_and_scalers),
       cmocka_unit_test(test_errors_and_caps),
+      cmocka_unit_test(test_log_std_min),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -264,11 +264,35 @@ static void test_hostile_blobs(void **state) {
   free(b);
 }
 
+/* log_std_min is a training option: parsed in range, recorded in the model's options only when
+** set (older option records keep their bytes), and applied to the scalers (featurize.c). */
+static void test_log_std_min_option(void **state) {
+  (void)state;
+  fg_train_opts o;
+  fg_err e;
+  fg_err_clear(&e);
+  fg_train_opts_default(&o);
+  char *j0 = fg_train_opts_json(&o);
+  assert_null(strstr(j0, "log_std_min"));
+  free(j0);
+  assert_int_equal(fg_train_opts_parse(&o, "{\"log_std_min\":0.5}", &e), 0);
+  assert_true(o.log_std_min == 0.5);
+  char *j1 = fg_train_opts_json(&o);
+  assert_non_null(strstr(j1, "\"log_std_min\":0.5"));
+  free(j1);
+  assert_int_equal(fg_train_opts_parse(&o, "{\"log_std_min\":-1}", &e), FG_EINVAL);
+  assert_string_equal(e.msg, "option 'log_std_min' must be in [0, 100], got -1");
+  fg_err_clear(&e);
+  assert_int_equal(fg_train_opts_parse(&o, "{\"log_std_min\":\"big\"}", &e), FG_EINVAL);
+  assert_string_equal(e.msg, "option 'log_std_min' must be a number");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_train_roundtrip_determinism),
       cmocka_unit_test(test_hostile_blobs),
       cmocka_unit_test(test_num_cap),
+      cmocka_unit_test(test_log_std_min_option),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
