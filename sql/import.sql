@@ -297,7 +297,10 @@ INSERT INTO function_events(ts, app, function, flow, source, event, event_type, 
          fe.depth, fe.status, fe.error_code, fe.source_ip, fe.user_agent, fe.access_key,
          fe.outside_lambda, fe.request_id, fe.attribution, fe.origin
     FROM fe LEFT JOIN apps a ON a.function = fe.function
-   ORDER BY fe.function, fe.ts, fe.source = 'lambda' AND fe.event = 'lambda:REPORT', fe.origin;
+   -- Ties (same ms) in a fixed order, REPORT last: an untraced invocation's calls all sit at
+   -- CloudTrail's second moved inside it, and ordered by the record's random event id they
+   -- would come in a new order every time, a sequence the models never learn.
+   ORDER BY fe.function, fe.ts, fe.source = 'lambda' AND fe.event = 'lambda:REPORT', fe.event, fe.resource, fe.origin;
 
 COMMIT;
 SELECT 'imported: ' || (SELECT count(*) FROM cloudtrail) || ' CloudTrail records, '

@@ -320,45 +320,77 @@ CREATE TEMP TABLE train_options AS
 -- trained also learns from a copy of its training period in which a share (untraced_share,
 -- default 0.3; 0: no copy) of the traced invocations look as if X-Ray had skipped them: X-Ray's
 -- own rows left out, CloudTrail's rows with the parent their twins have most often (as above).
--- (sql/import.sql puts an untraced call at CloudTrail's whole second inside its invocation: in
--- the window order, with X-Ray's rows gone, that is where the copy has it already.) The copy is
--- training-only: detect_events rows with negative ids (id - 2^40: the order is kept) in part
--- '<part>#untraced', in train_jobs but not in parts, deleted after training. Which invocations:
+-- sql/import.sql puts an untraced call at CloudTrail's whole second inside its invocation, ties
+-- in a fixed order (by event, then resource): the copy moves those calls there too, so that an
+-- untraced invocation's calls come in the order real untraced ones have. The copy is for
+-- learning only (training, and a delta update below): detect_events rows with negative ids
+-- (-2^40 + their rank in that order) in part '<part>#untraced', in train_jobs but not in parts,
+-- deleted before thresholds and scoring. Which invocations:
 -- by the last hex digit of the request id (deterministic), of the functions that had untraced
 -- invocations in training (calls in CloudTrail, none in X-Ray): where X-Ray traces everything, or
 -- is off, there is nothing to learn.
 DELETE FROM detect_events WHERE id < 0;
+CREATE TABLE IF NOT EXISTS not_normal(id INTEGER PRIMARY KEY);
+-- What gets a copy: the partitions being trained, over the span they learn from, and those of a
+-- delta update's scope (below) over its span.
+DROP TABLE IF EXISTS temp.copy_jobs;
+CREATE TEMP TABLE copy_jobs(part TEXT, f INTEGER, t INTEGER);
+INSERT INTO temp.copy_jobs SELECT j.part, p.train_from, p.fit_to FROM temp.train_jobs j, temp.periods p;
+INSERT INTO temp.copy_jobs
+  SELECT p.part, (SELECT value FROM settings WHERE key = 'update_from'), (SELECT value FROM settings WHERE key = 'update_to')
+    FROM parts p WHERE p.scope_key = (SELECT value FROM settings WHERE key = 'update_scope');
+-- Invocations with an event an analyst ruled out (not_normal) are not copied.
+DROP TABLE IF EXISTS temp.bad_flows;
+CREATE TEMP TABLE bad_flows(function TEXT, flow TEXT, PRIMARY KEY(function, flow)) WITHOUT ROWID;
+INSERT OR IGNORE INTO temp.bad_flows
+  SELECT fe.function, fe.flow FROM not_normal n JOIN function_events fe ON fe.id = n.id WHERE fe.flow IS NOT NULL;
 DROP TABLE IF EXISTS temp.untraced_view;
-CREATE TEMP TABLE untraced_view(function TEXT, flow TEXT, PRIMARY KEY(function, flow)) WITHOUT ROWID;
+CREATE TEMP TABLE untraced_view(function TEXT, flow TEXT, start_ts INTEGER, end_ts INTEGER,
+                                PRIMARY KEY(function, flow)) WITHOUT ROWID;
 INSERT INTO temp.untraced_view
-WITH flows AS MATERIALIZED (  -- one pass over the training period's invocations
-  SELECT function, flow, max(source = 'cloudtrail') AS in_cloudtrail, max(source = 'xray' OR attribution = 'xray') AS traced,
-         count(*) FILTER (WHERE event = 'lambda:START') AS n_start,
-         count(*) FILTER (WHERE event = 'lambda:REPORT') AS n_report
-    FROM function_events
-   WHERE flow IS NOT NULL AND ts >= (SELECT train_from FROM temp.periods) AND ts < (SELECT fit_to FROM temp.periods)
-   GROUP BY function, flow)
-SELECT function, flow FROM flows
+WITH spans AS (
+  SELECT DISTINCT (SELECT d.function FROM detect_events d WHERE d.part = j.part LIMIT 1) AS function, j.f, j.t
+    FROM temp.copy_jobs j),
+flows AS MATERIALIZED (  -- one pass over the spans' invocations
+  SELECT fe.function, fe.flow, max(fe.source = 'cloudtrail') AS in_cloudtrail,
+         max(fe.source = 'xray' OR fe.attribution = 'xray') AS traced,
+         count(*) FILTER (WHERE fe.event = 'lambda:START') AS n_start,
+         count(*) FILTER (WHERE fe.event = 'lambda:REPORT') AS n_report,
+         min(fe.ts) FILTER (WHERE fe.event = 'lambda:START') AS start_ts,
+         max(fe.ts) FILTER (WHERE fe.event = 'lambda:REPORT') AS end_ts
+    FROM spans s JOIN function_events fe ON fe.function = s.function AND fe.ts >= s.f AND fe.ts < s.t
+   WHERE fe.flow IS NOT NULL
+   GROUP BY fe.function, fe.flow)
+SELECT function, flow, start_ts, end_ts FROM flows
  WHERE function IN (SELECT function FROM flows WHERE in_cloudtrail AND NOT traced)
    AND traced AND n_start > 0 AND n_report > 0
    AND instr('0123456789abcdef', lower(substr(flow, -1))) - 1
        < 16 * (SELECT value FROM settings WHERE key = 'untraced_share');
 INSERT INTO detect_events(id, part, scope_key, function, ts, ord, event, event_type, parent, resource, status, caller,
                           duration_ms, call_ms, rel_start_ms, depth, memory_mb, rate_1m, gap_ms)
-  SELECT d.id - 1099511627776, d.part || '#untraced', d.scope_key, d.function, d.ts, d.ord, d.event, d.event_type,
+  SELECT -1099511627776 + row_number() OVER (ORDER BY part, ord, at, report_last, event, resource, id),
+         part, scope_key, function, ts, ord, event, event_type, parent, resource, status, caller,
+         duration_ms, call_ms, rel_start_ms, depth, memory_mb, rate_1m, gap_ms
+    FROM (
+  SELECT DISTINCT d.id, d.part || '#untraced' AS part, d.scope_key, d.function, d.ts, d.ord, d.event, d.event_type,
          CASE WHEN v.flow IS NOT NULL AND fe.source = 'cloudtrail'
               THEN coalesce((SELECT pm.parent FROM temp.parent_mode pm
                               WHERE pm.function = d.function AND pm.event = d.event), d.parent)
-              ELSE d.parent END,
+              ELSE d.parent END AS parent,
          d.resource, d.status, d.caller, d.duration_ms, d.call_ms, d.rel_start_ms, d.depth, d.memory_mb, d.rate_1m,
-         d.gap_ms
-    FROM temp.train_jobs j
-    JOIN detect_events d ON d.part = j.part AND d.ord >= (SELECT train_from FROM temp.periods)
-                        AND d.ord < (SELECT fit_to FROM temp.periods)
+         d.gap_ms,
+         -- where the import would have put it: CloudTrail's second, inside the invocation
+         CASE WHEN v.flow IS NOT NULL AND fe.source = 'cloudtrail'
+              THEN max(v.start_ts + 1, min(d.ts / 1000 * 1000, v.end_ts - 1)) ELSE d.ts END AS at,
+         fe.source = 'lambda' AND d.event = 'lambda:REPORT' AS report_last
+    FROM temp.copy_jobs j
+    JOIN detect_events d ON d.part = j.part AND d.ord >= j.f AND d.ord < j.t
     JOIN function_events fe ON fe.id = d.id
     LEFT JOIN temp.untraced_view v ON v.function = fe.function AND v.flow = fe.flow
    WHERE d.function IN (SELECT function FROM temp.untraced_view)
-     AND NOT (v.flow IS NOT NULL AND fe.source = 'xray');
+     AND NOT (v.flow IS NOT NULL AND fe.source = 'xray')
+     AND d.id NOT IN (SELECT id FROM not_normal)
+     AND NOT EXISTS (SELECT 1 FROM temp.bad_flows b WHERE b.function = fe.function AND b.flow = fe.flow));
 INSERT INTO temp.train_jobs
   SELECT j.scope_key, j.part || '#untraced' FROM temp.train_jobs j
    WHERE EXISTS (SELECT 1 FROM detect_events d WHERE d.part = j.part || '#untraced');
@@ -386,7 +418,6 @@ SELECT t.scope_key || '/' || t.detector, (SELECT value FROM settings WHERE key =
        NULL, p.train_from, p.fit_to, p.cal_from, p.train_to, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
        (SELECT value FROM settings WHERE key = 'options'), t.n, t.model
   FROM temp.trained t, temp.periods p;
-DELETE FROM detect_events WHERE id < 0;
 DELETE FROM temp.train_jobs WHERE part LIKE '%#untraced';
 
 -- ---- delta update -------------------------------------------------------------------------
@@ -399,7 +430,9 @@ DELETE FROM temp.train_jobs WHERE part LIKE '%#untraced';
 -- forgotten. Windows holding an event listed in not_normal (function_events ids an analyst ruled
 -- out, e.g. an attack in that span) are left out. Then the threshold is calibrated again (below,
 -- on the same held-out normal windows as before) and the update_* keys are removed: it runs once.
-CREATE TABLE IF NOT EXISTS not_normal(id INTEGER PRIMARY KEY);
+-- Like training, it also learns from the span's untraced view (built above, without the
+-- invocations not_normal rules out): a deploy changes what untraced invocations look like too,
+-- and on a quiet function the few real ones of a few hours do not teach it.
 DROP TABLE IF EXISTS temp.check_update;
 CREATE TEMP TABLE check_update(scope_known, update_from, update_to,
   CONSTRAINT "setting update_scope must name a scope that has models" CHECK (scope_known),
@@ -412,14 +445,21 @@ DROP TABLE IF EXISTS temp.upd;
 CREATE TEMP TABLE upd AS
   SELECT m.name, m.detector, m.scope_key, m.train_from, m.train_to,
          (SELECT value FROM settings WHERE key = 'update_from') AS f, (SELECT value FROM settings WHERE key = 'update_to') AS t,
-         1 + coalesce(m.n_windows, 0) / (2 * max(1, (SELECT count(*) FROM parts p JOIN detect_events e ON e.part = p.part
+         1 + coalesce(m.n_windows, 0) / (2 * max(1, (SELECT count(*) FROM parts p JOIN detect_events e ON e.part IN (p.part, p.part || '#untraced')
               AND e.ord >= (SELECT value FROM settings WHERE key = 'update_from') AND e.ord < (SELECT value FROM settings WHERE key = 'update_to')
             WHERE p.scope_key = m.scope_key))) AS k
     FROM models m WHERE m.scope_key = (SELECT value FROM settings WHERE key = 'update_scope');
 CREATE TEMP VIEW IF NOT EXISTS upd_copies(c) AS VALUES (1), (2), (3), (4);
+DROP TABLE IF EXISTS temp.upd_parts;
+CREATE TEMP TABLE upd_parts AS
+  SELECT p.part, p.scope_key FROM parts p WHERE p.scope_key IN (SELECT scope_key FROM temp.upd)
+  UNION ALL
+  SELECT p.part || '#untraced', p.scope_key FROM parts p
+   WHERE p.scope_key IN (SELECT scope_key FROM temp.upd)
+     AND EXISTS (SELECT 1 FROM detect_events d WHERE d.part = p.part || '#untraced');
 UPDATE models SET threshold = NULL, model = (
   SELECT lstm_ae_update(models.model, x.window, (SELECT value FROM settings WHERE key = 'update_options')) FROM (
-    SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
+    SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN temp.upd_parts p ON p.scope_key = u.scope_key
       CROSS JOIN win_s w ON w.part = p.part CROSS JOIN temp.upd_copies
      WHERE u.name = models.name AND w.first_order >= u.f AND w.last_order < u.t
     UNION ALL
@@ -431,7 +471,7 @@ UPDATE models SET threshold = NULL, model = (
  WHERE name IN (SELECT name FROM temp.upd WHERE detector = 's');
 UPDATE models SET threshold = NULL, model = (
   SELECT lstm_ae_update(models.model, x.window, (SELECT value FROM settings WHERE key = 'update_options')) FROM (
-    SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
+    SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN temp.upd_parts p ON p.scope_key = u.scope_key
       CROSS JOIN win_m w ON w.part = p.part CROSS JOIN temp.upd_copies
      WHERE u.name = models.name AND w.first_order >= u.f AND w.last_order < u.t
     UNION ALL
@@ -443,7 +483,7 @@ UPDATE models SET threshold = NULL, model = (
  WHERE name IN (SELECT name FROM temp.upd WHERE detector = 'm');
 UPDATE models SET threshold = NULL, model = (
   SELECT lstm_ae_update(models.model, x.window, (SELECT value FROM settings WHERE key = 'update_options')) FROM (
-    SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
+    SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN temp.upd_parts p ON p.scope_key = u.scope_key
       CROSS JOIN win_l w ON w.part = p.part CROSS JOIN temp.upd_copies
      WHERE u.name = models.name AND w.first_order >= u.f AND w.last_order < u.t
     UNION ALL
@@ -459,6 +499,7 @@ UPDATE models SET train_to = (SELECT t FROM temp.upd u WHERE u.name = models.nam
                   cal_to = (SELECT t FROM temp.upd u WHERE u.name = models.name)
  WHERE name IN (SELECT name FROM temp.upd);
 DELETE FROM settings WHERE key IN ('update_scope', 'update_from', 'update_to');
+DELETE FROM detect_events WHERE id < 0;
 
 -- ---- thresholds ---------------------------------------------------------------------------
 -- A model comes with a threshold: DBSCAN over the errors of its validation windows (10% of at

@@ -151,19 +151,25 @@ def main():
              "requestParameters": {"stateMachineArn": machine, "name": "6f0e7c52-94a5-4c9e-9bd5-0d5c1a1d2e3f"},
              "requestID": "SFNREQ0000000009", "eventID": "e0000000-0000-4000-8000-000000000099",
              "eventType": "AwsApiCall", "recipientAccountId": "111122223333"}]
+        # A second call in the same second, whose random event id sorts after the first's: the
+        # two tie at START + 1 ms and come in a fixed order (event, resource), not the ids'.
+        records.append(dict(records[0], eventSource="dynamodb.amazonaws.com", eventName="PutItem",
+                            requestParameters={"tableName": "shop-Orders"}, requestID="DDBREQ0000000009",
+                            eventID="f0000000-0000-4000-8000-000000000099"))
         with open(os.path.join(late, "cloudtrail", "late.json"), "w") as f:
             json.dump({"Records": records}, f)
         r, db = import_root(tmp, late, "late")
         check(r.returncode == 0, "import of an untraced call (%s)" % r.stderr.strip())
         rows = db.execute("SELECT event, ts, attribution, resource FROM function_events"
-                          " WHERE function = 'shop-late' ORDER BY ts, id").fetchall()
-        check([r[0] for r in rows] == ["lambda:START", "states:StartExecution", "lambda:REPORT"],
-              "the untraced call sorts between its START and REPORT (%s)" % [r[0] for r in rows])
-        check(rows[1][1] == rows[0][1] + 1 and rows[1][2] == "time",
-              "... at START + 1 ms, attributed by time (%s)" % (rows[1],))
-        check(rows[1][3] == machine, "StartExecution's resource is the state machine, not the"
-              " execution's random name (%s)" % rows[1][3])
+                          " WHERE function = 'shop-late' ORDER BY id").fetchall()
+        check([r[0] for r in rows] == ["lambda:START", "dynamodb:PutItem", "states:StartExecution", "lambda:REPORT"],
+              "the untraced calls sort between their START and REPORT, ties by event (%s)" % [r[0] for r in rows])
+        check(all(x[1] == rows[0][1] + 1 and x[2] == "time" for x in rows[1:3]),
+              "... at START + 1 ms, attributed by time (%s)" % (rows[1:3],))
+        check(rows[2][3] == machine, "StartExecution's resource is the state machine, not the"
+              " execution's random name (%s)" % rows[2][3])
         db.close()
+        records = records[:1]
 
         # --- two invocations in one second, one traced: the untraced call is the untraced one's --
         # A (traced, .100-.400) overlaps CloudTrail's second more than B (untraced, .800-.950),
