@@ -521,6 +521,10 @@ DELETE FROM detect_events WHERE id < 0;
 --     to a window's score (its Brier error is at least 1). On a very regular function the
 --     calibrated errors are tiny and a rounding-size wobble would cross them; the floor never
 --     hides a new value.
+-- After a delta update, the windows that straddle the change (begin before update_from, end at or
+-- after it) are left out: they mix the old behaviour and the new, a sequence the function will
+-- not make again (on the 30-day testbed they set the large detector's threshold 4 times above
+-- any window of either side, and it flagged nothing on that function afterwards).
 -- Normal data only, never the scored period.
 DROP TABLE IF EXISTS temp.cal;
 CREATE TEMP TABLE cal(name TEXT, score REAL);
@@ -530,7 +534,10 @@ SELECT m.name, d.score
        lstm_ae_detect(m.model,
          'SELECT w.first_rowid, w.window FROM parts p CROSS JOIN win_' || m.detector || ' w ON w.part = p.part
            WHERE p.scope_key = ' || quote(m.scope_key) || ' AND w.first_order >= ' || m.cal_from ||
-         ' AND w.last_order < ' || m.cal_to || ' AND w.first_rowid % ' ||
+         ' AND w.last_order < ' || m.cal_to ||
+         coalesce(' AND NOT (w.first_order < ' || (SELECT u.f FROM temp.upd u WHERE u.name = m.name) ||
+                  ' AND w.last_order >= ' || (SELECT u.f FROM temp.upd u WHERE u.name = m.name) || ')', '') ||
+         ' AND w.first_rowid % ' ||
          (1 + (SELECT count(*) FROM parts p JOIN detect_events e ON e.part = p.part AND e.ord >= m.cal_from AND e.ord < m.cal_to
                 WHERE p.scope_key = m.scope_key) / (SELECT value FROM settings WHERE key = 'calibration_windows')) || ' = 0
              AND NOT EXISTS (SELECT 1 FROM detect_events e JOIN not_normal n ON n.id = e.id
