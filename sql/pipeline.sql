@@ -432,7 +432,10 @@ DELETE FROM temp.train_jobs WHERE part LIKE '%#untraced';
 -- on the same held-out normal windows as before) and the update_* keys are removed: it runs once.
 -- Like training, it also learns from the span's untraced view (built above, without the
 -- invocations not_normal rules out): a deploy changes what untraced invocations look like too,
--- and on a quiet function the few real ones of a few hours do not teach it.
+-- and on a quiet function the few real ones of a few hours do not teach it. It learns what the
+-- span shows: hours right after a deploy show fresh containers (less memory) and one part of the
+-- day (make eval: 1-7 drift alerts a day after a six-hour update); a span over a daily cycle
+-- teaches more.
 DROP TABLE IF EXISTS temp.check_update;
 CREATE TEMP TABLE check_update(scope_known, update_from, update_to,
   CONSTRAINT "setting update_scope must name a scope that has models" CHECK (scope_known),
