@@ -328,6 +328,12 @@ static void explain_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     if (cs[i].unseen) {
       snprintf(reason, sizeof reason, "step %d: %s '%.200s' was never seen in training", cs[i].t + 1, fd->name,
                v->kind == FG_V_STR ? fg_window_valstr(&s->win, v) : "?");
+    } else if (fd->kind == FZ_CAT && fz_slot(fd, &s->win, v) == (int32_t)pred) {
+      /* The likeliest value is the one seen, but with little confidence: "unusual here
+      ** (expected X)" with X the value itself would read as a contradiction. */
+      snprintf(reason, sizeof reason, "step %d: %s '%.200s' was expected here, but the model was unsure of it",
+               cs[i].t + 1, fd->name,
+               v->kind == FG_V_STR ? fg_window_valstr(&s->win, v) : v->kind == FG_V_NULL ? "null" : "(number)");
     } else if (fd->kind == FZ_CAT) {
       size_t l;
       int isnull;

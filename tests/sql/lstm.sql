@@ -37,6 +37,22 @@ SELECT 'explain', json_extract(e, '$.top[0].step') = 3, json_extract(e, '$.top[0
   FROM (SELECT lstm_ae_explain(model, '{"fields":["key","ms"],"steps":[["open",0],["read",11],["secretsmanager:GetSecretValue",22],["close",30]]}') AS e FROM models);
 SELECT 'explain-shares', abs((SELECT sum(json_extract(value, '$.share')) FROM json_each(e, '$.top')) - 1) < 1e-3
   FROM (SELECT lstm_ae_explain(model, '{"fields":["key","ms"],"steps":[["open",0],["read",11]]}', 100) AS e FROM models);
+-- a reconstruction that is right but unsure (a model too small for its data: hidden 1) says so,
+-- and "unusual here (expected X)" never names the value itself
+CREATE TABLE ev_u(session, seq, key);
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 2999)
+INSERT INTO ev_u SELECT 's' || (i / 10), i % 10, 'k' || ((i * 7919 + i / 10 * 104729) % 6) FROM n;
+CREATE VIRTUAL TABLE w_u USING fn_windows(source=ev_u, partition=session, order=seq, fields='key', size=6);
+CREATE TABLE tops_u AS
+  SELECT t.value AS top, x.e FROM (SELECT lstm_ae_explain(m.model, w_u.window, 6) AS e
+                                     FROM w_u, (SELECT lstm_ae_train(window, '{"hidden":1,"epochs":3,"seed":1}') AS model FROM w_u) m
+                                    LIMIT 300) x, json_each(x.e, '$.top') t;
+SELECT 'explain-unsure', sum(r LIKE '%was expected here, but the model was unsure of it') > 0,
+       sum(r LIKE '%is unusual here (expected%') > 0,
+       sum(CASE WHEN r LIKE '%was expected here%' THEN p IS NOT v END) = 0,
+       sum(CASE WHEN r LIKE '%unusual here%' THEN p IS v END) = 0
+  FROM (SELECT json_extract(top, '$.reason') AS r, json_extract(top, '$.value') AS v,
+               json_extract(e, '$.steps[' || (json_extract(top, '$.step') - 1) || '].fields.key.predicted') AS p FROM tops_u);
 -- thresholds can be set and cleared
 SELECT 'set-threshold', lstm_ae_threshold(lstm_ae_set_threshold(model, 0.5)) = 0.5,
   lstm_ae_threshold(lstm_ae_set_threshold(model, NULL)) IS NULL FROM models;
