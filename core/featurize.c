@@ -337,7 +337,8 @@ int fz_finish(fz *z, fz_data *d, int vocab_max, fg_err *err) {
     /* A nearly constant count (invocations a minute: 1, now and then 2) has a tiny log std, and
     ** one more invocation would be many standard deviations off, as far as a flood. The floor
     ** keeps relative changes below e^log_std_min - 1 within one standard deviation. */
-    if (fd->log && fd->std < z->log_std_min) fd->std = z->log_std_min;
+    double floor_std = fd->log_std_min > z->log_std_min ? fd->log_std_min : z->log_std_min;
+    if (fd->log && fd->std < floor_std) fd->std = floor_std;
     for (size_t i = 0; i < d->n; i++) {
       fz_cell *c = d->cells + d->off[i];
       for (int t = 0; t < d->len[i]; t++) {

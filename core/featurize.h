@@ -39,6 +39,7 @@ typedef struct fz_field {
   /* numeric */
   int log;             /* 1: log1p before standardising */
   double mean, std;
+  double log_std_min;  /* fz_finish: this field's own floor (see fz.log_std_min) */
 } fz_field;
 
 typedef struct fz {

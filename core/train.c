@@ -51,6 +51,38 @@ static int opt_real(json_t *v, const char *k, double lo, double hi, double *out,
   return 0;
 }
 
+/* log_std_min: a number (every log-scaled field) or {"field": number, ...} (those fields). */
+static int opt_std_min(json_t *v, fg_train_opts *o, fg_err *err) {
+  if (!json_is_object(v)) return opt_real(v, "log_std_min", 0, 100, &o->log_std_min, err);
+  const char *name;
+  json_t *x;
+  o->n_std_min = 0;
+  json_object_foreach(v, name, x) {
+    if (o->n_std_min == FG_WINDOW_MAX_FIELDS)
+      return fg_errf(err, FG_EINVAL, "option 'log_std_min' names more than %d fields", FG_WINDOW_MAX_FIELDS);
+    if (strlen(name) >= sizeof o->std_min_name[0])
+      return fg_errf(err, FG_EINVAL, "option 'log_std_min': field name '%.40s...' is too long", name);
+    if (!json_is_number(x) || !(json_number_value(x) >= 0 && json_number_value(x) <= 100))
+      return fg_errf(err, FG_EINVAL, "option 'log_std_min': field '%s' must have a number in [0, 100]", name);
+    strcpy(o->std_min_name[o->n_std_min], name);
+    o->std_min_val[o->n_std_min++] = json_number_value(x);
+  }
+  return 0;
+}
+
+int fg_train_apply_std_min(const fg_train_opts *o, fz *z, fg_err *err) {
+  z->log_std_min = o->log_std_min;
+  for (int i = 0; i < o->n_std_min; i++) {
+    int f = 0;
+    while (f < z->F && strcmp(z->f[f].name, o->std_min_name[i]) != 0) f++;
+    if (f == z->F)
+      return fg_errf(err, FG_EINVAL, "option 'log_std_min' names field '%s', which the windows do not have",
+                     o->std_min_name[i]);
+    z->f[f].log_std_min = o->std_min_val[i];
+  }
+  return 0;
+}
+
 int fg_train_opts_parse(fg_train_opts *o, const char *text, fg_err *err) {
   if (!text || !*text) return 0;
   json_error_t je;
@@ -78,7 +110,7 @@ int fg_train_opts_parse(fg_train_opts *o, const char *text, fg_err *err) {
     else if (!strcmp(k, "lr")) rc = opt_real(v, k, 1e-9, 10, &o->lr, err);
     else if (!strcmp(k, "clip")) rc = opt_real(v, k, 0, 1e9, &o->clip, err);
     else if (!strcmp(k, "num_cap")) rc = opt_real(v, k, 0, 1e6, &o->num_cap, err);
-    else if (!strcmp(k, "log_std_min")) rc = opt_real(v, k, 0, 100, &o->log_std_min, err);
+    else if (!strcmp(k, "log_std_min")) rc = opt_std_min(v, o, err);
     else if (!strcmp(k, "validation")) rc = opt_real(v, k, 0, 0.9, &o->validation, err);
     else if (!strcmp(k, "seed")) {
       if (!json_is_integer(v) || json_integer_value(v) < 0)
@@ -103,7 +135,13 @@ char *fg_train_opts_json(const fg_train_opts *o) {
                         (json_int_t)o->seed, "validation", o->validation, "patience", o->patience,
                         "threads", o->threads, "vocab", o->vocab, "window", o->window, "max_windows", o->max_windows);
   if (j && o->num_cap > 0) json_object_set_new(j, "num_cap", json_real(o->num_cap)); /* only when set */
-  if (j && o->log_std_min > 0) json_object_set_new(j, "log_std_min", json_real(o->log_std_min));
+  if (j && o->n_std_min > 0) {
+    json_t *m = json_object();
+    for (int i = 0; i < o->n_std_min; i++) json_object_set_new(m, o->std_min_name[i], json_real(o->std_min_val[i]));
+    json_object_set_new(j, "log_std_min", m);
+  } else if (j && o->log_std_min > 0) {
+    json_object_set_new(j, "log_std_min", json_real(o->log_std_min));
+  }
   char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(15)) : NULL;
   json_decref(j);
   return s;

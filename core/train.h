@@ -30,6 +30,9 @@ typedef struct fg_train_opts {
   int max_windows;    /* train on a seeded sample of at most this many windows; 0 = all */
   double num_cap;     /* cap on a numeric field's error (ae_shape.num_cap), default 0 = none */
   double log_std_min; /* floor on a log-scaled field's std (fz.log_std_min), default 0 = none */
+  int n_std_min;      /* per-field floors ({"field": floor}), applied by fg_train_apply_std_min */
+  char std_min_name[FG_WINDOW_MAX_FIELDS][128];
+  double std_min_val[FG_WINDOW_MAX_FIELDS];
   int progress;       /* 1: report each epoch through the callback */
 } fg_train_opts;
 
@@ -39,6 +42,10 @@ void fg_train_opts_default(fg_train_opts *o);
 int fg_train_opts_parse(fg_train_opts *o, const char *json, fg_err *err);
 /* The effective options as a JSON object text (malloc'd). */
 char *fg_train_opts_json(const fg_train_opts *o);
+/* Training: sets z's fields' own log_std_min from o's per-field floors and z's overall one; a
+** field the windows do not have is an error naming it. Call after the windows are added, before
+** fz_finish. */
+int fg_train_apply_std_min(const fg_train_opts *o, fz *z, fg_err *err);
 
 typedef struct fg_epoch_report {
   int epoch, max_epochs;

@@ -496,10 +496,9 @@ static void train_final(sqlite3_context *ctx) {
   fg_model *m = NULL;
   unsigned char *blob = NULL;
   size_t len = 0;
-  t->z.log_std_min = t->o.log_std_min;
   if (t->failed) {
     /* The error was already reported by xStep; SQLite keeps the first one. */
-  } else if (fz_finish(&t->z, &t->d, t->o.vocab, &err) || fg_train(&t->z, &t->d, &t->o, progress_cb, NULL, &m, &err) ||
+  } else if (fg_train_apply_std_min(&t->o, &t->z, &err) || fz_finish(&t->z, &t->d, t->o.vocab, &err) || fg_train(&t->z, &t->d, &t->o, progress_cb, NULL, &m, &err) ||
              fg_model_save(m, &blob, &len, &err)) {
     fg_err_prefix(&err, "lstm_ae_train");
     fg_result_err(ctx, &err);

@@ -152,13 +152,14 @@ static void test_errors_and_caps(void **state) {
 ** floor raises it, and leaves a field whose std is above it, and an unscaled field, alone. */
 static void test_log_std_min(void **state) {
   (void)state;
-  for (int floor_on = 0; floor_on <= 1; floor_on++) {
+  /* 0: no floor; 1: every log-scaled field's; 2: rate's own (fz_field.log_std_min) */
+  for (int floor_on = 0; floor_on <= 2; floor_on++) {
     fz z;
     fz_data d = {0};
     fg_window w;
     fz_init(&z);
     fg_window_init(&w);
-    z.log_std_min = floor_on ? 0.5 : 0;
+    z.log_std_min = floor_on == 1 ? 0.5 : 0;
     char buf[160];
     for (int i = 0; i < 100; i++) {
       /* rate: 1, twice 2 (log1p); wide: 1 .. 1e5 spread (log1p, std > 0.5); lin: 10, 11 (no log) */
@@ -166,6 +167,7 @@ static void test_log_std_min(void **state) {
                i % 50 == 0 ? 2 : 1, pow(10, i % 6), 10 + i % 2);
       add(&z, &d, &w, buf);
     }
+    if (floor_on == 2) z.f[0].log_std_min = 0.5, z.f[1].log_std_min = 0;
     fg_err e;
     fg_err_clear(&e);
     assert_int_equal(fz_finish(&z, &d, 100, &e), 0);

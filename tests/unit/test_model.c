@@ -285,6 +285,27 @@ static void test_log_std_min_option(void **state) {
   fg_err_clear(&e);
   assert_int_equal(fg_train_opts_parse(&o, "{\"log_std_min\":\"big\"}", &e), FG_EINVAL);
   assert_string_equal(e.msg, "option 'log_std_min' must be a number");
+  /* Per field: {"field": floor}; recorded as given; applied to the fields named, an unknown
+  ** one is an error. */
+  fg_err_clear(&e);
+  fg_train_opts_default(&o);
+  assert_int_equal(fg_train_opts_parse(&o, "{\"log_std_min\":{\"rate\":0.5,\"ms\":0.25}}", &e), 0);
+  assert_int_equal(o.n_std_min, 2);
+  char *j2 = fg_train_opts_json(&o);
+  assert_non_null(strstr(j2, "\"log_std_min\":{\"ms\":0.25,\"rate\":0.5}"));
+  free(j2);
+  fz z;
+  fz_init(&z);
+  z.F = 3;
+  strcpy(z.f[0].name, "key"), strcpy(z.f[1].name, "ms"), strcpy(z.f[2].name, "rate");
+  assert_int_equal(fg_train_apply_std_min(&o, &z, &e), 0);
+  assert_true(z.log_std_min == 0 && z.f[0].log_std_min == 0 && z.f[1].log_std_min == 0.25 && z.f[2].log_std_min == 0.5);
+  strcpy(z.f[2].name, "other");
+  assert_int_equal(fg_train_apply_std_min(&o, &z, &e), FG_EINVAL);
+  assert_string_equal(e.msg, "option 'log_std_min' names field 'rate', which the windows do not have");
+  fg_err_clear(&e);
+  assert_int_equal(fg_train_opts_parse(&o, "{\"log_std_min\":{\"rate\":-1}}", &e), FG_EINVAL);
+  assert_string_equal(e.msg, "option 'log_std_min': field 'rate' must have a number in [0, 100]");
 }
 
 int main(void) {
