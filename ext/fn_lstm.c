@@ -498,8 +498,8 @@ static void train_final(sqlite3_context *ctx) {
   size_t len = 0;
   if (t->failed) {
     /* The error was already reported by xStep; SQLite keeps the first one. */
-  } else if (fg_train_apply_std_min(&t->o, &t->z, &err) || fz_finish(&t->z, &t->d, t->o.vocab, &err) || fg_train(&t->z, &t->d, &t->o, progress_cb, NULL, &m, &err) ||
-             fg_model_save(m, &blob, &len, &err)) {
+  } else if (fg_train_apply_std_min(&t->o, &t->z, &err) || fz_finish(&t->z, &t->d, t->o.vocab, &err) ||
+             fg_train(&t->z, &t->d, &t->o, progress_cb, NULL, &m, &err) || fg_model_save(m, &blob, &len, &err)) {
     fg_err_prefix(&err, "lstm_ae_train");
     fg_result_err(ctx, &err);
   } else if (len > 0x7fffffff) {
