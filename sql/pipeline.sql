@@ -533,13 +533,12 @@ DROP TABLE IF EXISTS temp.cal;
 CREATE TEMP TABLE cal(name TEXT, score REAL);
 INSERT INTO temp.cal
 SELECT m.name, d.score
-  FROM models m,
+  FROM models m LEFT JOIN temp.upd u ON u.name = m.name,
        lstm_ae_detect(m.model,
          'SELECT w.first_rowid, w.window FROM parts p CROSS JOIN win_' || m.detector || ' w ON w.part = p.part
            WHERE p.scope_key = ' || quote(m.scope_key) || ' AND w.first_order >= ' || m.cal_from ||
          ' AND w.last_order < ' || m.cal_to ||
-         coalesce(' AND NOT (w.first_order < ' || (SELECT u.f FROM temp.upd u WHERE u.name = m.name) ||
-                  ' AND w.last_order >= ' || (SELECT u.f FROM temp.upd u WHERE u.name = m.name) || ')', '') ||
+         coalesce(' AND NOT (w.first_order < ' || u.f || ' AND w.last_order >= ' || u.f || ')', '') ||
          ' AND w.first_rowid % ' ||
          (1 + (SELECT count(*) FROM parts p JOIN detect_events e ON e.part = p.part AND e.ord >= m.cal_from AND e.ord < m.cal_to
                 WHERE p.scope_key = m.scope_key) / (SELECT value FROM settings WHERE key = 'calibration_windows')) || ' = 0

@@ -169,7 +169,6 @@ def main():
         check(rows[2][3] == machine, "StartExecution's resource is the state machine, not the"
               " execution's random name (%s)" % rows[2][3])
         db.close()
-        records = records[:1]
 
         # --- two invocations in one second, one traced: the untraced call is the untraced one's --
         # A (traced, .100-.400) overlaps CloudTrail's second more than B (untraced, .800-.950),

@@ -59,10 +59,14 @@ def connect(path):
     return db
 
 
-def pipeline(path, expect_ok=True):
-    with open(PIPELINE) as f:
-        r = subprocess.run(["sqlite3", path, "-cmd", ".load " + EXT], stdin=f, cwd=ROOT,
-                           capture_output=True, text=True, timeout=300)
+def pipeline(path, expect_ok=True, script=None, then=""):
+    """sql/pipeline.sql (or `script`, its text) on path through the CLI, then the SQL `then` in the
+    same session (its temp tables still there)."""
+    if script is None:
+        with open(PIPELINE) as f:
+            script = f.read()
+    r = subprocess.run(["sqlite3", path, "-cmd", ".load " + EXT], input=script + "\n" + then, cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
     if expect_ok and r.returncode != 0:
         print(r.stderr)
         raise SystemExit("FAIL: pipeline run failed on %s" % path)
@@ -249,11 +253,7 @@ def run_all(tmp, t_start):
     thr_before = dict(rows(drift, "SELECT name, threshold FROM models"))
     settings(drift, update_scope="shop-api", update_from=T0 + (TR + 2) * H, update_to=T0 + (TR + 5) * H,
              score_from=T0 + (TR + 5) * H)
-    with open(PIPELINE) as f:
-        r = subprocess.run(["sqlite3", drift, "-cmd", ".load " + EXT], cwd=ROOT, capture_output=True, text=True,
-                           input=f.read() + "\nSELECT name, count(*) FROM temp.cal GROUP BY name;\n", timeout=300)
-    check(r.returncode == 0, "the update runs (%s)" % r.stderr.strip()[-300:])
-    cal_probe = r.stdout
+    cal_probe = pipeline(drift, then="SELECT name, count(*) FROM temp.cal GROUP BY name;\n").stdout
     db = connect(drift)
     info = db.execute("SELECT name, threshold, json_extract(lstm_ae_info(model), '$.updates'),"
                       " lstm_ae_threshold(model) FROM models ORDER BY name").fetchall()
@@ -461,11 +461,9 @@ def run_all(tmp, t_start):
         src = f.read()
     seqs = ("SELECT count(*) FROM (SELECT group_concat(event, ' ') AS seq FROM (SELECT part, ord, event"
             " FROM detect_events WHERE id < 0 ORDER BY part, ord, id) GROUP BY part, ord) WHERE seq LIKE '%%%s%%';")
-    probe = (src[:src.index("DROP TABLE IF EXISTS temp.trained;")]
-             + seqs % "dynamodb:PutItem dynamodb:Query" + "\n" + seqs % "dynamodb:Query dynamodb:PutItem"
-             + "\nROLLBACK;\n")
-    r = subprocess.run(["sqlite3", untr, "-cmd", ".load " + EXT], input=probe, cwd=ROOT,
-                       capture_output=True, text=True, timeout=300)
+    r = pipeline(untr, expect_ok=False, script=src[:src.index("DROP TABLE IF EXISTS temp.trained;")],
+                 then=seqs % "dynamodb:PutItem dynamodb:Query" + "\n" + seqs % "dynamodb:Query dynamodb:PutItem"
+                 + "\nROLLBACK;\n")
     got = [int(x) for x in r.stdout.split()] if r.returncode == 0 else r.stderr
     check(isinstance(got, list) and len(got) == 2 and got[0] > 0 and got[1] > 0,
           "the untraced copy orders an untraced-looking invocation's calls as the import would,"
