@@ -306,6 +306,20 @@ static void test_log_std_min_option(void **state) {
   fg_err_clear(&e);
   assert_int_equal(fg_train_opts_parse(&o, "{\"log_std_min\":{\"rate\":-1}}", &e), FG_EINVAL);
   assert_string_equal(e.msg, "option 'log_std_min': field 'rate' must have a number in [0, 100]");
+  /* A field name longer than a field can be, and more fields than a window can have. */
+  char text[4096];
+  int n = snprintf(text, sizeof text, "{\"log_std_min\":{\"");
+  for (int i = 0; i < 130; i++) text[n++] = 'f';
+  snprintf(text + n, sizeof text - (size_t)n, "\":1}}");
+  fg_err_clear(&e);
+  assert_int_equal(fg_train_opts_parse(&o, text, &e), FG_EINVAL);
+  assert_non_null(strstr(e.msg, "is too long"));
+  n = snprintf(text, sizeof text, "{\"log_std_min\":{");
+  for (int i = 0; i <= FG_WINDOW_MAX_FIELDS; i++) n += snprintf(text + n, sizeof text - (size_t)n, "%s\"f%d\":1", i ? "," : "", i);
+  snprintf(text + n, sizeof text - (size_t)n, "}}");
+  fg_err_clear(&e);
+  assert_int_equal(fg_train_opts_parse(&o, text, &e), FG_EINVAL);
+  assert_string_equal(e.msg, "option 'log_std_min' names more than 64 fields");
 }
 
 int main(void) {
