@@ -666,9 +666,19 @@ CREATE TABLE IF NOT EXISTS alerts(
   votes INTEGER, verdict TEXT,
   explanation TEXT,             -- the top reason of the strongest window
   explain_json TEXT);           -- lstm_ae_explain of that window
+-- Alerts after the scored point are made again. One that straddles it (its first event before
+-- the point, its last after) is made again whole, from its first event: each partition's
+-- islands are read from there (alert_from), else a scoring from a point inside an alert (a delta
+-- update's score_from, say) replaced the alert with its tail alone.
+DROP TABLE IF EXISTS temp.alert_from;
+CREATE TEMP TABLE alert_from(part TEXT PRIMARY KEY, ord INTEGER);
+INSERT INTO temp.alert_from
+  SELECT part, min(first_ord) FROM alerts
+   WHERE last_ord > (SELECT min(after) FROM temp.score_from) AND first_ord <= (SELECT min(after) FROM temp.score_from)
+   GROUP BY part;
 DELETE FROM alerts WHERE last_ord > (SELECT min(after) FROM temp.score_from);
 
--- The flagged events after the scored point, numbered (rn) in the window order of their
+-- The flagged events after the scored point (from alert_from's), numbered (rn) in the window order of their
 -- partition, with their island: flagged events with no unflagged event of the partition between.
 DROP TABLE IF EXISTS temp.islands;
 CREATE TEMP TABLE islands AS
@@ -680,8 +690,9 @@ CREATE TEMP TABLE islands AS
                               ORDER BY e.ord, e.id) AS island,
            f.votes >= (SELECT value FROM settings WHERE key = 'vote') AS hit
       FROM detect_events e LEFT JOIN temp.flags f ON f.id = e.id
-     WHERE e.part IN (SELECT part FROM temp.flags))
-   WHERE hit AND ord > (SELECT min(after) FROM temp.score_from);
+     WHERE e.part IN (SELECT part FROM temp.flags)) x
+   WHERE hit AND ord >= coalesce((SELECT f.ord FROM temp.alert_from f WHERE f.part = x.part),
+                                 (SELECT min(after) FROM temp.score_from) + 1);
 CREATE INDEX temp.islands_rn ON islands(part, rn);
 INSERT INTO alerts(scope_key, function, part, first_ord, last_ord, first_event_id, last_event_id, votes, verdict)
 SELECT g.scope_key, g.function, g.part, a.ord, b.ord, a.id, b.id, g.votes, 'anomalous'
