@@ -679,20 +679,24 @@ INSERT INTO temp.alert_from
 DELETE FROM alerts WHERE last_ord > (SELECT min(after) FROM temp.score_from);
 
 -- The flagged events after the scored point (from alert_from's), numbered (rn) in the window order of their
--- partition, with their island: flagged events with no unflagged event of the partition between.
+-- partition, with their island: flagged events with no unflagged event of the partition between;
+-- cont: the island began before that point (an incident an earlier run saw part of).
 DROP TABLE IF EXISTS temp.islands;
 CREATE TEMP TABLE islands AS
   SELECT * FROM (
-    SELECT e.id, e.part, e.ord, coalesce(f.votes, 0) AS votes, f.hot,
-           row_number() OVER (PARTITION BY e.part ORDER BY e.ord, e.id) AS rn,
-           row_number() OVER (PARTITION BY e.part ORDER BY e.ord, e.id)
-         - row_number() OVER (PARTITION BY e.part, f.votes >= (SELECT value FROM settings WHERE key = 'vote')
-                              ORDER BY e.ord, e.id) AS island,
-           f.votes >= (SELECT value FROM settings WHERE key = 'vote') AS hit
-      FROM detect_events e LEFT JOIN temp.flags f ON f.id = e.id
-     WHERE e.part IN (SELECT part FROM temp.flags)) x
-   WHERE hit AND ord >= coalesce((SELECT f.ord FROM temp.alert_from f WHERE f.part = x.part),
-                                 (SELECT min(after) FROM temp.score_from) + 1);
+    SELECT y.*, min(y.ord) OVER (PARTITION BY y.part, y.island) < y.bound AS cont
+      FROM (SELECT e.id, e.part, e.ord, coalesce(f.votes, 0) AS votes, f.hot,
+                   row_number() OVER (PARTITION BY e.part ORDER BY e.ord, e.id) AS rn,
+                   row_number() OVER (PARTITION BY e.part ORDER BY e.ord, e.id)
+                 - row_number() OVER (PARTITION BY e.part, f.votes >= (SELECT value FROM settings WHERE key = 'vote')
+                                      ORDER BY e.ord, e.id) AS island,
+                   f.votes >= (SELECT value FROM settings WHERE key = 'vote') AS hit,
+                   coalesce((SELECT a.ord FROM temp.alert_from a WHERE a.part = e.part),
+                            (SELECT min(after) FROM temp.score_from) + 1) AS bound
+              FROM detect_events e LEFT JOIN temp.flags f ON f.id = e.id
+             WHERE e.part IN (SELECT part FROM temp.flags)) y
+     WHERE y.hit)
+   WHERE ord >= bound;
 CREATE INDEX temp.islands_rn ON islands(part, rn);
 INSERT INTO alerts(scope_key, function, part, first_ord, last_ord, first_event_id, last_event_id, votes, verdict)
 SELECT g.scope_key, g.function, g.part, a.ord, b.ord, a.id, b.id, g.votes, 'anomalous'
@@ -704,7 +708,10 @@ SELECT g.scope_key, g.function, g.part, a.ord, b.ord, a.id, b.id, g.votes, 'anom
           FROM temp.islands i
           JOIN parts p ON p.part = i.part
           JOIN function_events fe ON fe.id = i.id
-         GROUP BY i.part, i.island) g
+         GROUP BY i.part, i.island
+        -- the part after the point of an incident whose hot events all came before it (an
+        -- earlier run alerted them) is no incident of its own: its windows flag it only for them
+        HAVING max(i.hot) OR NOT max(i.cont)) g
   JOIN temp.islands a ON a.part = g.part AND a.rn = g.r0
   JOIN temp.islands b ON b.part = g.part AND b.rn = g.r1
  ORDER BY g.part, g.r0;

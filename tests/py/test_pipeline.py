@@ -10,6 +10,7 @@
  4. delta update: a legitimate change alerts; after lstm_ae_update on post-change windows it
     stops alerting, while an attack injected after the update is still detected;
  5. online mode scores only windows after the watermark; a run with no new events adds nothing;
+    an incident a run's end cuts is not alerted again by the next run;
  6. retraining is atomic: a failing retrain leaves the old models (and alerts) as they were, a
     successful one replaces every model;
  7. bad settings fail with the constraint-named error and change nothing;
@@ -361,6 +362,38 @@ def run_all(tmp, t_start):
                 " WHERE ws.part = 'shop-api' AND ws.last_id = ? ORDER BY 1", rid)
     check([d for d, in ends] == ["l", "m", "s"], "... and are once it has ended: each detector scores the window ending"
           " at its late REPORT (%s)" % ends)
+    # An incident that an online run's end cuts: the next run scores windows that still hold the
+    # alerted call, and flags the new events in them too. They are not an alert of their own
+    # (none of them is to blame); the next incident is.
+    cont = os.path.join(tmp, "cont.db")
+    cinj = synth.make_db(cont, seed=SEED, hours=TR + 6, inject=[("new_call", TR + 1), ("slow", TR + 4)])
+    settings(cont, mode="online", **common)
+    copy_models(main_db, cont)
+    t_call = event_ts(cont, cinj["new_call"], "secretsmanager:GetSecretValue")
+    db = sqlite3.connect(cont)
+    cut = db.execute("SELECT ts FROM function_events WHERE function = 'shop-api' AND ts > ? ORDER BY ts LIMIT 1 OFFSET 6",
+                     (t_call,)).fetchone()[0]
+    cols = ",".join(synth.FE_COLS)
+    db.execute("CREATE TABLE held AS SELECT %s FROM function_events WHERE ts >= ? ORDER BY function, ts, id" % cols, (cut,))
+    db.execute("DELETE FROM function_events WHERE ts >= ?", (cut,))
+    db.commit()
+    db.close()
+    pipeline(cont)
+    first = rows(cont, "SELECT id FROM alerts WHERE function = 'shop-api'")
+    db = sqlite3.connect(cont)
+    db.execute("INSERT INTO function_events(%s) SELECT %s FROM held ORDER BY rowid" % (cols, cols))
+    db.execute("DROP TABLE held")
+    db.commit()
+    db.close()
+    pipeline(cont)
+    t_slow = event_ts(cont, cinj["slow"], "lambda:REPORT")
+    later = rows(cont, "SELECT id, first_time, n_events, explanation FROM alerts WHERE function = 'shop-api'"
+                 " AND id NOT IN (%s)" % ",".join(str(i) for i, in first) or "0")
+    check(len(first) == 1 and alerts_covering(cont, "shop-api", t_call)[0][0] == first[0][0],
+          "online: the first run alerts the new call (%s)" % first)
+    check(len(later) == 1 and later[0][0] == alerts_covering(cont, "shop-api", t_slow)[0][0],
+          "... the next run's only new alert on shop-api is the slow invocation, not the cut incident's"
+          " tail (%s)" % later)
 
     # ---- 6: atomic retraining --------------------------------------------------------------------
     rt = os.path.join(tmp, "retrain.db")
