@@ -45,7 +45,8 @@
 -- Defaults were chosen with make eval (fixtures/testbed/eval.py; numbers in its report): on 30
 -- days of the testbed at scale 1, training costs ~3.5 minutes on one core, and the thresholds
 -- below keep false alarms between 0 and 0.07% of normal windows per detector and at 0 to 5
--- false alerts a day, every campaign found (three seeds; README, Evaluation).
+-- false alerts a day, every campaign found (three seeds, one attack day; over three attack days
+-- 4 to 8 false alerts a day and up to 0.16% on one detector; README, Evaluation).
 .bail on
 BEGIN;
 
@@ -434,8 +435,8 @@ DELETE FROM temp.train_jobs WHERE part LIKE '%#untraced';
 -- invocations not_normal rules out): a deploy changes what untraced invocations look like too,
 -- and on a quiet function the few real ones of a few hours do not teach it. It learns what the
 -- span shows: hours right after a deploy show fresh containers (less memory) and one part of the
--- day (make eval: 1-7 drift alerts a day after a six-hour update); a span over a daily cycle
--- teaches more.
+-- day (make eval: 1-7 drift alerts a day after a six-hour update, 0-2 over the next one to three
+-- days after a 24-hour one); a span over a daily cycle teaches more.
 DROP TABLE IF EXISTS temp.check_update;
 CREATE TEMP TABLE check_update(scope_known, update_from, update_to,
   CONSTRAINT "setting update_scope must name a scope that has models" CHECK (scope_known),
