@@ -621,7 +621,7 @@ static void update_final(sqlite3_context *ctx) {
 /*
 **   SELECT * FROM lstm_ae_detect((SELECT model FROM models WHERE name = 'fnA'),
 **                                'SELECT rowid, window FROM w WHERE part = ''fnA''');
-**   -- id | score | threshold | is_anomaly | n_steps | hot_steps
+**   -- id | score | threshold | is_anomaly | n_steps | hot_steps | novel_steps
 **
 ** The query's first column is an identifier passed through as `id`, its second the window. Windows
 ** are featurized 256 at a time and scored in one batch through BLAS: the fast path, shaped like
@@ -633,10 +633,14 @@ static void update_final(sqlite3_context *ctx) {
 ** normal; ae_hot_steps), plus any step holding a categorical value never seen in training.
 ** Alerts can cover those instead of the whole window (NULL otherwise). The other steps above the
 ** threshold are mostly context: a large window around one bad call reconstructs its neighbours
-** worse too, and counting them made alerts of 20 events.
+** worse too, and counting them made alerts of 20 events. novel_steps, on anomalous windows only,
+** is the JSON array of the steps holding a categorical value never seen in training ([] when
+** none): the strongest evidence a window has, which the pipeline lets one detector alert on
+** where it otherwise asks for more (its setting vote_novel).
 **
 **   CREATE TABLE x(id, score REAL, threshold REAL, is_anomaly INTEGER, n_steps INTEGER,
-**                  hot_steps TEXT, model HIDDEN, query HIDDEN, thr HIDDEN, threads HIDDEN)
+**                  hot_steps TEXT, novel_steps TEXT, model HIDDEN, query HIDDEN, thr HIDDEN,
+**                  threads HIDDEN)
 ** (the fourth argument, threads, is the OpenBLAS thread count while scoring; default 1)
 **
 ** Because it runs SQL text given as an argument, it is DIRECTONLY: a view or trigger in a hostile
@@ -648,10 +652,11 @@ static void update_final(sqlite3_context *ctx) {
 #define DET_COL_IS_ANOMALY 3
 #define DET_COL_N_STEPS 4
 #define DET_COL_HOT_STEPS 5
-#define DET_COL_MODEL 6
-#define DET_COL_QUERY 7
-#define DET_COL_THR 8
-#define DET_COL_THREADS 9
+#define DET_COL_NOVEL_STEPS 6
+#define DET_COL_MODEL 7
+#define DET_COL_QUERY 8
+#define DET_COL_THR 9
+#define DET_COL_THREADS 10
 #define DET_BATCH 256
 
 typedef struct det_vtab {
@@ -681,7 +686,8 @@ typedef struct det_cursor {
 
 static int det_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **pp, char **pzErr) {
   int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(id, score REAL, threshold REAL, is_anomaly INTEGER, "
-                                    "n_steps INTEGER, hot_steps TEXT, model HIDDEN, query HIDDEN, thr HIDDEN, threads HIDDEN)");
+                                    "n_steps INTEGER, hot_steps TEXT, novel_steps TEXT, model HIDDEN, query HIDDEN, thr HIDDEN, "
+                                    "threads HIDDEN)");
   if (rc != SQLITE_OK) return rc;
   det_vtab *v = sqlite3_malloc(sizeof *v);
   if (!v) return SQLITE_NOMEM;
@@ -866,14 +872,19 @@ static int det_eof(sqlite3_vtab_cursor *cur) { return ((det_cursor *)cur)->eof; 
 ** A large window can reconstruct a never-seen call better than the normal steps after it (the
 ** pipeline's test: iam:CreateUser after a delta update, where only the 20-step window flags it
 ** and its largest errors are elsewhere); the new value is what the alert must cover. */
-static int det_hot_steps(det_cursor *c) {
+static int det_unseen(const det_cursor *c, int t) {
   const fz_batch *fb = &c->fb;
+  for (int f = 0; f < fb->C; f++)
+    if (fb->cat[((size_t)t * fb->B + c->pos) * fb->C + f] == 0) return 1;
+  return 0;
+}
+
+static int det_hot_steps(det_cursor *c) {
   int k = ae_hot_steps(c->work, c->pos, c->thr, c->hot, c->hot_scratch);
   for (int t = 0; t < c->steps[c->pos]; t++) {
-    int unseen = 0, in = 0;
-    for (int f = 0; f < fb->C && !unseen; f++) unseen = fb->cat[((size_t)t * fb->B + c->pos) * fb->C + f] == 0;
+    int in = 0;
     for (int i = 0; i < k && !in; i++) in = c->hot[i] == t;
-    if (!unseen || in) continue;
+    if (in || !det_unseen(c, t)) continue;
     int j = k++;
     for (; j > 0 && c->hot[j - 1] > t; j--) c->hot[j] = c->hot[j - 1];
     c->hot[j] = t;
@@ -896,12 +907,18 @@ static int det_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int col) {
       else sqlite3_result_int(ctx, e > c->thr);
       break;
     case DET_COL_N_STEPS: sqlite3_result_int(ctx, c->steps[c->pos]); break;
-    case DET_COL_HOT_STEPS: {
+    case DET_COL_HOT_STEPS:
+    case DET_COL_NOVEL_STEPS: {
       if (isnan(c->thr) || !(e > c->thr)) break; /* NULL */
       sqlite3_str *js = sqlite3_str_new(0);
       sqlite3_str_appendchar(js, 1, '[');
-      int k = det_hot_steps(c);
-      for (int i = 0; i < k; i++) sqlite3_str_appendf(js, i ? ",%d" : "%d", c->hot[i]);
+      if (col == DET_COL_HOT_STEPS) {
+        int k = det_hot_steps(c);
+        for (int i = 0; i < k; i++) sqlite3_str_appendf(js, i ? ",%d" : "%d", c->hot[i]);
+      } else {
+        for (int t = 0, k = 0; t < c->steps[c->pos]; t++)
+          if (det_unseen(c, t)) sqlite3_str_appendf(js, k++ ? ",%d" : "%d", t);
+      }
       sqlite3_str_appendchar(js, 1, ']');
       int n = sqlite3_str_length(js);
       char *text = sqlite3_str_finish(js);

@@ -26,7 +26,12 @@
 --   mode         'offline' (score everything from score_from; default) or 'online' (only windows
 --                ending after each scope's watermark whose invocations have all ended, then
 --                advance it: run it every few minutes)
---   vote         how many of the three detectors must flag an event (default 1: any)
+--   vote         an incident (a run of flagged events) is an alert when this many of the three
+--                detectors flag one of its events (default 2; 1: any detector; see "alerts")
+--   vote_novel   ... or this many flag one holding a value never seen in training (its
+--                function's new API call, resource, caller...; default 1). Only matters when
+--                lower than vote: two detectors must agree on an unusual value, one alone
+--                alerts on a new one
 --   options      JSON options for lstm_ae_train (default below)
 --   min_windows  scopes with fewer training windows get no detectors (default 20)
 --   retrain      1: train again even where models exist (default 0)
@@ -44,15 +49,16 @@
 --
 -- Defaults were chosen with make eval (fixtures/testbed/eval.py; numbers in its report): on 30
 -- days of the testbed at scale 1, training costs ~3.5 minutes on one core, and the thresholds
--- below keep false alarms between 0 and 0.07% of normal windows per detector and at 0 to 5
--- false alerts a day, every campaign found (three seeds, one attack day; over three attack days
--- 4 to 8 false alerts a day and up to 0.16% on one detector; README, Evaluation).
+-- below keep false alarms between 0 and 0.07% of normal windows per detector, and vote 2 with
+-- vote_novel 1 at 0 to 1 false alerts a day, every campaign found (three seeds, one attack day;
+-- over three attack days 1 to 1.7 false alerts a day and up to 0.16% on one detector; vote 1
+-- gave 0 to 5 and 4 to 8 false alerts a day; README, Evaluation).
 .bail on
 BEGIN;
 
 CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value);
 INSERT OR IGNORE INTO settings VALUES
-  ('scope', 'function'), ('partition', 'function'), ('mode', 'offline'), ('vote', 1),
+  ('scope', 'function'), ('partition', 'function'), ('mode', 'offline'), ('vote', 2), ('vote_novel', 1),
   ('min_windows', 20), ('retrain', 0), ('threshold_quantile', 0.999), ('calibration_windows', 20000),
   ('holdout', 0.2), ('update_options', '{"epochs":30,"lr":0.005,"patience":6}'), ('untraced_share', 0.3),
   ('threshold_margin', 1.25),
@@ -69,12 +75,13 @@ INSERT OR IGNORE INTO settings VALUES
 INSERT OR IGNORE INTO settings VALUES ('score_from', (SELECT value FROM settings WHERE key = 'train_to'));
 -- Settings are checked by constraints whose names are the error messages.
 CREATE TEMP TABLE check_settings(
-  scope, partition, mode, vote, n_events, threshold_quantile, options, train_from, train_to,
+  scope, partition, mode, vote, vote_novel, n_events, threshold_quantile, options, train_from, train_to,
   min_windows, calibration_windows, retrain, holdout, update_options, untraced_share, threshold_margin,
   CONSTRAINT "setting scope must be 'function' or 'app'" CHECK (scope IN ('function', 'app')),
   CONSTRAINT "setting partition must be 'function' or 'flow'" CHECK (partition IN ('function', 'flow')),
   CONSTRAINT "setting mode must be 'offline' or 'online'" CHECK (mode IN ('offline', 'online')),
   CONSTRAINT "setting vote must be 1, 2 or 3" CHECK (vote IN (1, 2, 3)),
+  CONSTRAINT "setting vote_novel must be 1, 2 or 3" CHECK (vote_novel IN (1, 2, 3)),
   CONSTRAINT "function_events is empty: run sql/import.sql first" CHECK (n_events > 0),
   CONSTRAINT "setting threshold_quantile must be between 0.5 and 1"
     CHECK (typeof(threshold_quantile) IN ('integer', 'real') AND threshold_quantile BETWEEN 0.5 AND 1),
@@ -95,20 +102,20 @@ CREATE TEMP TABLE check_settings(
 INSERT INTO temp.check_settings SELECT
   (SELECT value FROM settings WHERE key = 'scope'), (SELECT value FROM settings WHERE key = 'partition'),
   (SELECT value FROM settings WHERE key = 'mode'), (SELECT value FROM settings WHERE key = 'vote'),
-  (SELECT count(*) FROM function_events), (SELECT value FROM settings WHERE key = 'threshold_quantile'),
+  (SELECT value FROM settings WHERE key = 'vote_novel'), (SELECT count(*) FROM function_events), (SELECT value FROM settings WHERE key = 'threshold_quantile'),
   (SELECT value FROM settings WHERE key = 'options'), (SELECT value FROM settings WHERE key = 'train_from'),
   (SELECT value FROM settings WHERE key = 'train_to'), (SELECT value FROM settings WHERE key = 'min_windows'),
   (SELECT value FROM settings WHERE key = 'calibration_windows'), (SELECT value FROM settings WHERE key = 'retrain'),
   (SELECT value FROM settings WHERE key = 'holdout'), (SELECT value FROM settings WHERE key = 'update_options'),
   (SELECT value FROM settings WHERE key = 'untraced_share'), (SELECT value FROM settings WHERE key = 'threshold_margin');
 -- Tables made by an older pipeline.sql (before windows read invocations together, see "window
--- order" below, or before hot_steps) are refused with what to do: they hold the same data, derived
+-- order" below, or before hot_steps and novel_steps) are refused with what to do: they hold the same data, derived
 -- again by the next run (models can stay).
 DROP TABLE IF EXISTS temp.check_tables;
 CREATE TEMP TABLE check_tables(detect_events, window_scores, alerts, windows,
   CONSTRAINT "detect_events was made by an older pipeline.sql (no ord column): DROP TABLE detect_events and run again"
     CHECK (detect_events),
-  CONSTRAINT "window_scores was made by an older pipeline.sql (no first_ord or hot_steps column): DROP TABLE window_scores and run again"
+  CONSTRAINT "window_scores was made by an older pipeline.sql (no first_ord, hot_steps or novel_steps column): DROP TABLE window_scores and run again"
     CHECK (window_scores),
   CONSTRAINT "alerts was made by an older pipeline.sql (no first_ord column): DROP TABLE alerts and run again"
     CHECK (alerts),
@@ -118,7 +125,7 @@ INSERT INTO temp.check_tables SELECT
   NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'detect_events')
     OR EXISTS (SELECT 1 FROM pragma_table_info('detect_events') WHERE name = 'ord'),
   NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'window_scores')
-    OR (SELECT count(*) FROM pragma_table_info('window_scores') WHERE name IN ('first_ord', 'hot_steps')) = 2,
+    OR (SELECT count(*) FROM pragma_table_info('window_scores') WHERE name IN ('first_ord', 'hot_steps', 'novel_steps')) = 3,
   NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'alerts')
     OR EXISTS (SELECT 1 FROM pragma_table_info('alerts') WHERE name = 'first_ord'),
   NOT EXISTS (SELECT 1 FROM sqlite_schema WHERE name IN ('win_s', 'win_m', 'win_l')
@@ -576,6 +583,8 @@ CREATE TABLE IF NOT EXISTS window_scores(
   n_steps INTEGER, score REAL, threshold REAL, is_anomaly INTEGER,
   hot_steps TEXT,               -- anomalous windows: JSON array of the steps (0-based) that made
                                 -- them anomalous (lstm_ae_detect), the events to blame
+  novel_steps TEXT,             -- anomalous windows: the steps holding a value never seen in
+                                -- training (vote_novel)
   PRIMARY KEY (detector, part, first_ord, last_ord, first_id));
 CREATE INDEX IF NOT EXISTS window_scores_part ON window_scores(part, first_ord);
 CREATE INDEX IF NOT EXISTS window_scores_part_last ON window_scores(part, last_ord);
@@ -617,10 +626,10 @@ DELETE FROM window_scores WHERE (SELECT value FROM settings WHERE key = 'mode') 
 -- For each model, lstm_ae_detect scores its windows in batches of 256. The id carries the
 -- window's identity through as JSON.
 INSERT OR REPLACE INTO window_scores(detector, part, first_id, last_id, first_ord, last_ord, n_steps, score,
-                                     threshold, is_anomaly, hot_steps)
+                                     threshold, is_anomaly, hot_steps, novel_steps)
 SELECT m.name, json_extract(d.id, '$[0]'), json_extract(d.id, '$[1]'), json_extract(d.id, '$[2]'),
        json_extract(d.id, '$[3]'), json_extract(d.id, '$[4]'), d.n_steps, d.score, d.threshold, d.is_anomaly,
-       d.hot_steps
+       d.hot_steps, d.novel_steps
   FROM models m,
        lstm_ae_detect(m.model,
          'SELECT json_array(w.part, w.first_rowid, w.last_rowid, w.first_order, w.last_order), w.window
@@ -631,10 +640,13 @@ INSERT OR REPLACE INTO watermarks
   SELECT scope_key, max(last_ord) FROM window_scores ws JOIN models m ON m.name = ws.detector GROUP BY scope_key;
 
 -- ---- alerts -------------------------------------------------------------------------------
--- An event is flagged by a detector when one of that detector's anomalous windows covers it;
--- flagged by the verdict when at least `vote` detectors flag it. Runs of flagged events of the
--- same partition (no unflagged event between them, in the window order) are one incident: one
--- alert. The alert spans the incident's hot events only — the steps that made its anomalous
+-- An event is flagged by a detector when one of that detector's anomalous windows covers it.
+-- Runs of flagged events of the same partition (no unflagged event between them, in the window
+-- order) are one incident. An incident is an alert when the detectors agree on one of its
+-- events: at least `vote` of them flag it, or at least `vote_novel` when it holds a value never
+-- seen in training (novel: a step in novel_steps of a window flagging it). The incident, not
+-- the agreeing events alone, makes the alert: with vote 2, the events only one detector flags
+-- would otherwise cut one incident into several alerts. The alert spans the incident's hot events only — the steps that made its anomalous
 -- windows anomalous (lstm_ae_detect's hot_steps: the fewest steps whose error covers the
 -- window's excess over the threshold, and any step with a value never seen in training; a
 -- window scored without them counts all its steps): a 20-step window around one bad call would
@@ -643,8 +655,9 @@ INSERT OR REPLACE INTO watermarks
 DROP TABLE IF EXISTS temp.flags;
 CREATE TEMP TABLE flags AS
   SELECT id, part, count(DISTINCT detector) AS votes,
-         max(hot_steps IS NULL OR step IN (SELECT value FROM json_each(hot_steps))) AS hot
-    FROM (SELECT x.id, x.part, m.detector, ws.hot_steps,
+         max(hot_steps IS NULL OR step IN (SELECT value FROM json_each(hot_steps))) AS hot,
+         max(step IN (SELECT value FROM json_each(novel_steps))) AS novel
+    FROM (SELECT x.id, x.part, m.detector, ws.hot_steps, ws.novel_steps,
                  row_number() OVER (PARTITION BY ws.rowid ORDER BY x.ord, x.id) - 1 AS step
             FROM window_scores ws
             JOIN models m ON m.name = ws.detector
@@ -681,7 +694,8 @@ DELETE FROM alerts WHERE last_ord > (SELECT min(after) FROM temp.score_from);
 
 -- The flagged events after the scored point (from alert_from's), numbered (rn) in the window order of their
 -- partition, with their island: flagged events with no unflagged event of the partition between;
--- cont: the island began before that point (an incident an earlier run saw part of).
+-- hit: the detectors agree on it (vote, vote_novel); cont: the island began before that point
+-- (an incident an earlier run saw part of).
 DROP TABLE IF EXISTS temp.islands;
 CREATE TEMP TABLE islands AS
   SELECT * FROM (
@@ -689,21 +703,24 @@ CREATE TEMP TABLE islands AS
       FROM (SELECT e.id, e.part, e.ord, coalesce(f.votes, 0) AS votes, f.hot,
                    row_number() OVER (PARTITION BY e.part ORDER BY e.ord, e.id) AS rn,
                    row_number() OVER (PARTITION BY e.part ORDER BY e.ord, e.id)
-                 - row_number() OVER (PARTITION BY e.part, f.votes >= (SELECT value FROM settings WHERE key = 'vote')
-                                      ORDER BY e.ord, e.id) AS island,
-                   f.votes >= (SELECT value FROM settings WHERE key = 'vote') AS hit,
+                 - row_number() OVER (PARTITION BY e.part, f.id IS NOT NULL ORDER BY e.ord, e.id) AS island,
+                   f.hit,
                    coalesce((SELECT a.ord FROM temp.alert_from a WHERE a.part = e.part),
                             (SELECT min(after) FROM temp.score_from) + 1) AS bound
-              FROM detect_events e LEFT JOIN temp.flags f ON f.id = e.id
+              FROM detect_events e
+              LEFT JOIN (SELECT id, votes, hot,
+                                votes >= (SELECT value FROM settings WHERE key = 'vote')
+                                OR (novel AND votes >= (SELECT value FROM settings WHERE key = 'vote_novel')) AS hit
+                           FROM temp.flags) f ON f.id = e.id
              WHERE e.part IN (SELECT part FROM temp.flags)) y
-     WHERE y.hit)
+     WHERE y.votes > 0)
    WHERE ord >= bound;
 CREATE INDEX temp.islands_rn ON islands(part, rn);
 INSERT INTO alerts(scope_key, function, part, first_ord, last_ord, first_event_id, last_event_id, votes, verdict)
 SELECT g.scope_key, g.function, g.part, a.ord, b.ord, a.id, b.id, g.votes, 'anomalous'
   FROM (SELECT p.scope_key, min(fe.function) AS function, i.part,
-               -- the hot events' span (all the incident's when none of its events is hot, which
-               -- only a vote above 1 can make happen)
+               -- the hot events' span (all the incident's when none of its events after the
+               -- point is hot)
                coalesce(min(i.rn) FILTER (WHERE i.hot), min(i.rn)) AS r0,
                coalesce(max(i.rn) FILTER (WHERE i.hot), max(i.rn)) AS r1, max(i.votes) AS votes
           FROM temp.islands i
@@ -712,7 +729,7 @@ SELECT g.scope_key, g.function, g.part, a.ord, b.ord, a.id, b.id, g.votes, 'anom
          GROUP BY i.part, i.island
         -- the part after the point of an incident whose hot events all came before it (an
         -- earlier run alerted them) is no incident of its own: its windows flag it only for them
-        HAVING max(i.hot) OR NOT max(i.cont)) g
+        HAVING max(i.hit) AND (max(i.hot) OR NOT max(i.cont))) g
   JOIN temp.islands a ON a.part = g.part AND a.rn = g.r0
   JOIN temp.islands b ON b.part = g.part AND b.rn = g.r1
  ORDER BY g.part, g.r0;

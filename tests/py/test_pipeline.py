@@ -19,6 +19,7 @@
 Every run goes through the sqlite3 CLI, as an analyst runs it. Run by tests/run-tests.sh with
 FNGUARD_BUILD set; exit 0 pass, 77 skip, 1 fail. Standard library only.
 """
+import json
 import os
 import re
 import shutil
@@ -251,6 +252,51 @@ def run_all(tmp, t_start):
         check(x == y, "scoring again from inside an alert makes the same alerts (%d, %d; differ: %s)"
               % (len(x), len(y), [r[:3] + r[5:6] for r in sorted(set(x) ^ set(y))][:4]))
 
+    # vote: an incident (a run of flagged events) is an alert when enough detectors agree on one
+    # of its events, and the alert is the whole incident's hot span. So the alerts of vote 2 are
+    # some of vote 1's, unchanged, not pieces of them (the events flagged by one detector alone
+    # cut an incident into several alerts when only the agreeing events made them).
+    voted = {}
+    for v in (1, 2):
+        vdb = os.path.join(tmp, "vote%d.db" % v)
+        shutil.copy(main_db, vdb)
+        settings(vdb, vote=v, vote_novel=v)
+        pipeline(vdb)
+        voted[v] = rows(vdb, "SELECT part, first_ord, first_event_id, last_ord, last_event_id, n_events FROM alerts")
+    check(voted[2] and set(voted[2]) <= set(voted[1]) and len(voted[2]) < len(voted[1]),
+          "vote 2's alerts are some of vote 1's, whole (%d of %d; not in vote 1's: %s)"
+          % (len(voted[2]), len(voted[1]), sorted(set(voted[2]) - set(voted[1]))[:3]))
+
+    # vote_novel: an event holding a value never seen in training needs only vote_novel detectors.
+    # With shop-api's medium and large detectors made blind (threshold 1e9), only the small one
+    # flags the new call: vote 2 leaves it out unless vote_novel is 1, and the slow invocation (no
+    # new value) stays out either way.
+    novel = os.path.join(tmp, "novel.db")
+    shutil.copy(main_db, novel)
+    db = connect(novel)
+    db.execute("UPDATE models SET threshold = 1e9, model = lstm_ae_set_threshold(model, 1e9)"
+               " WHERE name IN ('shop-api/m', 'shop-api/l')")
+    db.close()
+    t_call = event_ts(novel, inj["new_call"], "secretsmanager:GetSecretValue")
+    got = {}
+    for vn in (2, 1):
+        settings(novel, vote=2, vote_novel=vn)
+        pipeline(novel)
+        got[vn] = (alerts_covering(novel, "shop-api", t_call), alerts_covering(novel, "shop-api", t_slow))
+    # The step of the call in each of the small detector's anomalous windows over it.
+    rank = "(SELECT count(*) FROM detect_events r WHERE r.part = 'shop-api' AND (r.ord, r.id) < (%s.ord, %s.id))"
+    steps = rows(novel, "SELECT ws.novel_steps, %s - %s FROM window_scores ws"
+                 " JOIN detect_events f ON f.id = ws.first_id JOIN detect_events c ON c.id = ?"
+                 " WHERE ws.detector = 'shop-api/s' AND ws.is_anomaly"
+                 "   AND (c.ord, c.id) BETWEEN (ws.first_ord, ws.first_id) AND (ws.last_ord, ws.last_id)"
+                 % (rank % ("c", "c"), rank % ("f", "f")), call[0])
+    check(steps and all(k in json.loads(n) for n, k in steps),
+          "the small detector's windows over the new call name its step in novel_steps (%s)" % steps[:3])
+    check(not got[2][0] and len(got[1][0]) == 1,
+          "vote 2: the new call seen by one detector alone is an alert with vote_novel 1, not 2 (%d, %d)"
+          % (len(got[1][0]), len(got[2][0])))
+    check(not got[1][1] and not got[2][1], "... and the slow invocation, seen by one detector, is none either way")
+
     # ---- 4: delta update -------------------------------------------------------------------------
     drift = os.path.join(tmp, "drift.db")
     dinj = synth.make_db(drift, seed=SEED, hours=TR + 12, inject=[("drift", TR + 2), ("attack", TR + 9)])
@@ -420,6 +466,7 @@ def run_all(tmp, t_start):
              ("partition", "day", "setting partition must be 'function' or 'flow'"),
              ("mode", "batch", "setting mode must be 'offline' or 'online'"),
              ("vote", 4, "setting vote must be 1, 2 or 3"),
+             ("vote_novel", 0, "setting vote_novel must be 1, 2 or 3"),
              ("threshold_quantile", 1.5, "setting threshold_quantile must be between 0.5 and 1"),
              ("options", "hidden=8", "setting options must be a JSON object"),
              ("train_to", T0 - 1, "setting train_to must be after train_from"),

@@ -31,6 +31,13 @@ SELECT 'detect=score', count(*) = 1400, max(abs(d.score - lstm_ae_score(m.model,
 SELECT 'detect-threshold', sum(is_anomaly) = 0, min(threshold) = max(threshold) FROM models m, lstm_ae_detect(m.model, 'SELECT rowid, window FROM w');
 SELECT 'detect-threads', count(*) = 1400 FROM models m, lstm_ae_detect(m.model, 'SELECT rowid, window FROM w', NULL, 2);
 SELECT 'detect-override', sum(is_anomaly) = count(*) FROM models m, lstm_ae_detect(m.model, 'SELECT rowid, window FROM w', 0);
+-- novel_steps: the steps with a value never seen in training, on anomalous windows only ([] when
+-- none, NULL on normal ones)
+SELECT 'detect-novel', novel_steps, hot_steps
+  FROM models m, lstm_ae_detect(m.model, 'VALUES (1, ''{"fields":["key","ms"],"steps":[["open",0],["iam:CreateUser",11],["read",11],["lambda:AddPermission",22],["close",30]]}'')');
+SELECT 'detect-novel-none', count(*) = 1400, sum(novel_steps = '[]') = 1400, sum(novel_steps IS NULL) = 0
+  FROM models m, lstm_ae_detect(m.model, 'SELECT rowid, window FROM w', 0);
+SELECT 'detect-novel-normal', sum(novel_steps IS NULL) = count(*) FROM models m, lstm_ae_detect(m.model, 'SELECT rowid, window FROM w');
 -- explanations name the step and value at fault
 SELECT 'explain', json_extract(e, '$.top[0].step') = 3, json_extract(e, '$.top[0].field'),
   json_extract(e, '$.top[0].reason'), json_extract(e, '$.is_anomaly'), json_array_length(e, '$.steps')
