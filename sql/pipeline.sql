@@ -52,7 +52,9 @@
 -- below keep false alarms between 0 and 0.07% of normal windows per detector, and vote 2 with
 -- vote_novel 1 at 0 to 1 false alerts a day, every campaign found (three seeds, one attack day;
 -- over three attack days 1 to 1.7 false alerts a day and up to 0.16% on one detector; vote 1
--- gave 0 to 5 and 4 to 8 false alerts a day; README, Evaluation).
+-- gave 0 to 5 and 4 to 8 false alerts a day). A fourth seed, generated after these choices, has
+-- an upload burst larger than its training month's on its attack day: 9 false alerts a day and
+-- up to 0.85% on one detector (README, Evaluation).
 .bail on
 BEGIN;
 
