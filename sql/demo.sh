@@ -43,6 +43,14 @@ if [ "$(sqlite3 "$DB" "SELECT (SELECT count(*) FROM sqlite_schema WHERE name IN 
     DROP TABLE IF EXISTS alerts; DROP TABLE IF EXISTS window_scores; DROP TABLE IF EXISTS watermarks;
     DROP TABLE IF EXISTS models; DROP TABLE IF EXISTS parts; DROP TABLE IF EXISTS detect_events;"
 fi
+# Scores made before lstm_ae_detect named a window's never-seen values (window_scores without
+# novel_steps) are scored again; the models stay.
+if [ "$(sqlite3 "$DB" "SELECT count(*) FROM sqlite_schema WHERE name = 'window_scores'
+          AND NOT EXISTS (SELECT 1 FROM pragma_table_info('window_scores') WHERE name = 'novel_steps')")" != 0 ]; then
+  say "$DB holds scores of an older version: scoring again"
+  sqlite3 "$DB" "DROP VIEW IF EXISTS alert_events; DROP VIEW IF EXISTS flow_verdicts; DROP TABLE IF EXISTS alerts;
+    DROP TABLE IF EXISTS window_scores; DROP TABLE IF EXISTS watermarks;"
+fi
 if [ "$(sqlite3 "$DB" "SELECT count(*) FROM sqlite_schema WHERE name = 'models'")" = 1 ] &&
    [ "$(sqlite3 "$DB" "SELECT count(*) FROM models")" != 0 ]; then
   say "reusing the trained models; scoring"
