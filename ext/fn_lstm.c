@@ -867,11 +867,7 @@ static int det_next(sqlite3_vtab_cursor *cur) {
 
 static int det_eof(sqlite3_vtab_cursor *cur) { return ((det_cursor *)cur)->eof; }
 
-/* The current window's hot steps into c->hot (ascending), how many: those ae_hot_steps finds,
-** and every step holding a categorical value never seen in training (slot 0), whatever its error.
-** A large window can reconstruct a never-seen call better than the normal steps after it (the
-** pipeline's test: iam:CreateUser after a delta update, where only the 20-step window flags it
-** and its largest errors are elsewhere); the new value is what the alert must cover. */
+/* Does step t of the current window hold a categorical value never seen in training (slot 0)? */
 static int det_unseen(const det_cursor *c, int t) {
   const fz_batch *fb = &c->fb;
   for (int f = 0; f < fb->C; f++)
@@ -879,6 +875,11 @@ static int det_unseen(const det_cursor *c, int t) {
   return 0;
 }
 
+/* The current window's hot steps into c->hot (ascending), how many: those ae_hot_steps finds,
+** and every step holding a categorical value never seen in training (slot 0), whatever its error.
+** A large window can reconstruct a never-seen call better than the normal steps after it (the
+** pipeline's test: iam:CreateUser after a delta update, where only the 20-step window flags it
+** and its largest errors are elsewhere); the new value is what the alert must cover. */
 static int det_hot_steps(det_cursor *c) {
   int k = ae_hot_steps(c->work, c->pos, c->thr, c->hot, c->hot_scratch);
   for (int t = 0; t < c->steps[c->pos]; t++) {
