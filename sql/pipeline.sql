@@ -104,15 +104,16 @@ CREATE TEMP TABLE check_settings(
 INSERT INTO temp.check_settings SELECT
   (SELECT value FROM settings WHERE key = 'scope'), (SELECT value FROM settings WHERE key = 'partition'),
   (SELECT value FROM settings WHERE key = 'mode'), (SELECT value FROM settings WHERE key = 'vote'),
-  (SELECT value FROM settings WHERE key = 'vote_novel'), (SELECT count(*) FROM function_events), (SELECT value FROM settings WHERE key = 'threshold_quantile'),
+  (SELECT value FROM settings WHERE key = 'vote_novel'), (SELECT count(*) FROM function_events),
+  (SELECT value FROM settings WHERE key = 'threshold_quantile'),
   (SELECT value FROM settings WHERE key = 'options'), (SELECT value FROM settings WHERE key = 'train_from'),
   (SELECT value FROM settings WHERE key = 'train_to'), (SELECT value FROM settings WHERE key = 'min_windows'),
   (SELECT value FROM settings WHERE key = 'calibration_windows'), (SELECT value FROM settings WHERE key = 'retrain'),
   (SELECT value FROM settings WHERE key = 'holdout'), (SELECT value FROM settings WHERE key = 'update_options'),
   (SELECT value FROM settings WHERE key = 'untraced_share'), (SELECT value FROM settings WHERE key = 'threshold_margin');
 -- Tables made by an older pipeline.sql (before windows read invocations together, see "window
--- order" below, or before hot_steps and novel_steps) are refused with what to do: they hold the same data, derived
--- again by the next run (models can stay).
+-- order" below, or before hot_steps and novel_steps) are refused with what to do: they hold the
+-- same data, derived again by the next run (models can stay).
 DROP TABLE IF EXISTS temp.check_tables;
 CREATE TEMP TABLE check_tables(detect_events, window_scores, alerts, windows,
   CONSTRAINT "detect_events was made by an older pipeline.sql (no ord column): DROP TABLE detect_events and run again"
@@ -646,16 +647,19 @@ INSERT OR REPLACE INTO watermarks
 -- Runs of flagged events of the same partition (no unflagged event between them, in the window
 -- order) are one incident. An incident is an alert when the detectors agree on one of its
 -- events: at least `vote` of them flag it, or at least `vote_novel` when it holds a value never
--- seen in training (novel: a step in novel_steps of a window flagging it). The incident, not
--- the agreeing events alone, makes the alert: with vote 2, the events only one detector flags
--- would otherwise cut one incident into several alerts. The alert spans the incident's hot events only — the steps that made its anomalous
--- windows anomalous (lstm_ae_detect's hot_steps: the fewest steps whose error covers the
+-- seen in training (novel: a step in novel_steps of a window flagging it; hit below). The
+-- incident, not the agreeing events alone, makes the alert: with vote 2, the events only one
+-- detector flags would otherwise cut one incident into several alerts. The alert spans the
+-- incident's hot events only — the steps that made its anomalous windows anomalous (lstm_ae_detect's hot_steps: the fewest steps whose error covers the
 -- window's excess over the threshold, and any step with a value never seen in training; a
 -- window scored without them counts all its steps): a 20-step window around one bad call would
 -- otherwise make an alert of 20 or more events, most of them normal traffic. The step-th event of a window is the
 -- step-th row of its partition from (first_ord, first_id) on, in fn_windows's order (ord, id).
 DROP TABLE IF EXISTS temp.flags;
 CREATE TEMP TABLE flags AS
+  SELECT *, votes >= (SELECT value FROM settings WHERE key = 'vote')
+            OR (novel AND votes >= (SELECT value FROM settings WHERE key = 'vote_novel')) AS hit
+  FROM (
   SELECT id, part, count(DISTINCT detector) AS votes,
          max(hot_steps IS NULL OR step IN (SELECT value FROM json_each(hot_steps))) AS hot,
          max(step IN (SELECT value FROM json_each(novel_steps))) AS novel
@@ -666,7 +670,7 @@ CREATE TEMP TABLE flags AS
             CROSS JOIN detect_events x ON x.part = ws.part AND x.ord BETWEEN ws.first_ord AND ws.last_ord
            WHERE ws.is_anomaly
              AND (x.ord > ws.first_ord OR x.id >= ws.first_id) AND (x.ord < ws.last_ord OR x.id <= ws.last_id))
-   GROUP BY id;
+   GROUP BY id);
 
 CREATE TABLE IF NOT EXISTS alerts(
   id INTEGER PRIMARY KEY,
@@ -694,10 +698,10 @@ INSERT INTO temp.alert_from
    GROUP BY part;
 DELETE FROM alerts WHERE last_ord > (SELECT min(after) FROM temp.score_from);
 
--- The flagged events after the scored point (from alert_from's), numbered (rn) in the window order of their
--- partition, with their island: flagged events with no unflagged event of the partition between;
--- hit: the detectors agree on it (vote, vote_novel); cont: the island began before that point
--- (an incident an earlier run saw part of).
+-- The flagged events after the scored point (from alert_from's), numbered (rn) in the window
+-- order of their partition, with their island: flagged events with no unflagged event of the
+-- partition between; cont: the island began before that point (an incident an earlier run saw
+-- part of).
 DROP TABLE IF EXISTS temp.islands;
 CREATE TEMP TABLE islands AS
   SELECT * FROM (
@@ -709,11 +713,7 @@ CREATE TEMP TABLE islands AS
                    f.hit,
                    coalesce((SELECT a.ord FROM temp.alert_from a WHERE a.part = e.part),
                             (SELECT min(after) FROM temp.score_from) + 1) AS bound
-              FROM detect_events e
-              LEFT JOIN (SELECT id, votes, hot,
-                                votes >= (SELECT value FROM settings WHERE key = 'vote')
-                                OR (novel AND votes >= (SELECT value FROM settings WHERE key = 'vote_novel')) AS hit
-                           FROM temp.flags) f ON f.id = e.id
+              FROM detect_events e LEFT JOIN temp.flags f ON f.id = e.id
              WHERE e.part IN (SELECT part FROM temp.flags)) y
      WHERE y.votes > 0)
    WHERE ord >= bound;

@@ -277,7 +277,6 @@ def run_all(tmp, t_start):
     db.execute("UPDATE models SET threshold = 1e9, model = lstm_ae_set_threshold(model, 1e9)"
                " WHERE name IN ('shop-api/m', 'shop-api/l')")
     db.close()
-    t_call = event_ts(novel, inj["new_call"], "secretsmanager:GetSecretValue")
     got = {}
     for vn in (2, 1):
         settings(novel, vote=2, vote_novel=vn)
