@@ -15,7 +15,9 @@
     successful one replaces every model;
  7. bad settings fail with the constraint-named error and change nothing;
  8. a function with untraced invocations also learns from a view of its training period with
-    more invocations untraced; the view is training-only.
+    more invocations untraced; the view is training-only;
+ 9. rate_1m: a rush of the whole app is discounted by its load, a flood of one function is not,
+    an app too quiet to measure is left alone, and online runs compute what one offline run does.
 Every run goes through the sqlite3 CLI, as an analyst runs it. Run by tests/run-tests.sh with
 FNGUARD_BUILD set; exit 0 pass, 77 skip, 1 fail. Standard library only.
 """
@@ -118,6 +120,39 @@ def event_ts(path, flows, event=None):
     return rows(path, q, *args)[0][0]
 
 
+
+def make_busy_db(path):
+    """function_events of START and REPORT only (the rate is all section 9 looks at): app 'vid' of
+    four functions each invoked about once a minute for 52 hours, with a rush at hour 49 and a
+    flood of vid-a at hour 51; app 'solo' of one function every 4 minutes."""
+    import random
+    rng = random.Random(11)
+    rows_ = []
+    def invoke(fn, app, t):
+        flow = "%08x-%04x" % (rng.getrandbits(32), rng.getrandbits(16))
+        rows_.append((t, app, fn, flow, "lambda", "lambda:START", "platform", 0.0, 0))
+        rows_.append((t + 40, app, fn, flow, "lambda", "lambda:REPORT", "platform", 40.0, 0))
+    for k, fn in enumerate(("vid-a", "vid-b", "vid-c", "vid-d")):
+        t = T0 + k * 7000
+        while t < T0 + 52 * H:
+            invoke(fn, "vid", t)
+            t += rng.randrange(40000, 80000)
+        for i in range(80):
+            invoke(fn, "vid", T0 + 49 * H + k * 3000 + i * 15000)
+    for i in range(120):
+        invoke("vid-a", "vid", T0 + 51 * H + i * 1000 + 500)
+    t = T0
+    while t < T0 + 52 * H:
+        invoke("solo-x", "solo", t)
+        t += rng.randrange(120000, 360000)
+    rows_.sort(key=lambda r: (r[2], r[0], r[5] == "lambda:REPORT"))
+    db = sqlite3.connect(path)
+    db.executescript(synth.SCHEMA)
+    db.executemany("INSERT INTO function_events(ts, app, function, flow, source, event, event_type, rel_start_ms, depth)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows_)
+    db.commit()
+    db.close()
+
 def main():
     if not os.path.exists(EXT + ".so"):
         print("skip: %s.so not built" % EXT)
@@ -139,7 +174,7 @@ def run_all(tmp, t_start):
     # ---- 1, 2: injected anomalies, clean spans ---------------------------------------------------
     fresh = os.path.join(tmp, "fresh.db")
     inj = synth.make_db(fresh, seed=SEED, hours=TR + 12, inject=[("overlap", TR + 2), ("new_call", TR + 4), ("burst", TR + 6),
-                                                                   ("slow", TR + 8)])
+                                                                   ("slow", TR + 8), ("surge", TR + 10)])
     settings(fresh, **common)
     # A throttled attempt the SDK retried (CloudTrail logs each attempt, X-Ray one subsegment):
     # one call, so the windows leave the failed attempt out; placed in the clean scored hours.
@@ -582,6 +617,58 @@ def run_all(tmp, t_start):
     r = pipeline(empty, expect_ok=False)
     check(r.returncode != 0 and "function_events is empty: run sql/import.sql first" in r.stderr,
           "an empty function_events fails with its message")
+
+
+    # ---- 9: rate_1m and the app's load -----------------------------------------------------------
+    # Features only (min_windows too high for any model): four functions of app 'vid', each invoked
+    # about once a minute for two days (the rest of the app: ~30 invocations in ten minutes),
+    # one function of app 'solo' every 4 minutes; then a rush of the whole 'vid' app (each
+    # function every 15 s for 20 minutes), and later a flood of vid-a alone (every second, 2 min).
+    busy = os.path.join(tmp, "busy.db")
+    make_busy_db(busy)
+    settings(busy, train_to=T0 + 48 * H, score_from=T0 + 48 * H, min_windows=10 ** 9)
+    halves = os.path.join(tmp, "busy-online.db")
+    shutil.copy(busy, halves)
+    pipeline(busy)
+    raw = ("(SELECT count(*) FROM detect_events r WHERE r.function = d.function AND r.event = 'lambda:START'"
+           " AND r.ts > d.ts - 60000 AND r.ts <= d.ts)")
+    def rates(fn, f, t):
+        return rows(busy, "SELECT d.rate_1m, %s FROM detect_events d WHERE d.function = ? AND d.event = 'lambda:START'"
+                    " AND d.ts >= ? AND d.ts < ?" % raw, fn, f, t)
+    rush = rates("vid-a", T0 + 49 * H + 600000, T0 + 49 * H + 1200000)
+    check(rush and all(r[1] >= 4 for r in rush) and all(1 <= r[0] <= 2 for r in rush),
+          "a rush of the whole app: rate_1m discounted to 1-2 where the count is 4-5 (%s)" % sorted(set(rush))[:6])
+    flood = rates("vid-a", T0 + 51 * H + 60000, T0 + 51 * H + 120000)
+    check(flood and all(r[0] == r[1] and r[1] >= 50 for r in flood),
+          "a flood of one function keeps its own count (%s .. %s)" % (min(flood), max(flood)) if flood else "no flood rows")
+    near = rates("vid-b", T0 + 51 * H + 60000, T0 + 51 * H + 300000)
+    check(near and all(1 <= r[0] <= r[1] for r in near),
+          "... its neighbours' rates are discounted but never under 1 (%s)" % sorted(set(near)))
+    train = rows(busy, "SELECT count(*), sum(d.rate_1m <> %s) FROM detect_events d WHERE d.event = 'lambda:START'"
+                 " AND d.ts < ?" % raw, T0 + 48 * H)[0]
+    check(train[0] > 1000 and train[1] <= 0.1 * train[0],
+          "in the training days at most one invocation in ten is discounted (%d of %d)" % (train[1], train[0]))
+    solo = rows(busy, "SELECT count(*) FROM detect_events d WHERE d.function = 'solo-x' AND d.event = 'lambda:START'"
+                " AND d.rate_1m <> %s" % raw)[0][0]
+    check(solo == 0, "an app too quiet to measure its load keeps the raw count (%d changed)" % solo)
+    # Online: the same events in two runs give the same rates (the second run reads the ten minutes
+    # before its first new event).
+    db = sqlite3.connect(halves)
+    cut = T0 + 49 * H + 300000
+    later = db.execute("SELECT * FROM function_events WHERE ts >= ? ORDER BY id", (cut,)).fetchall()
+    db.execute("DELETE FROM function_events WHERE ts >= ?", (cut,))
+    db.commit()
+    pipeline(halves)
+    db.executemany("INSERT INTO function_events VALUES (NULL, %s)" % ",".join("?" * (len(later[0]) - 1)),
+                   [r[1:] for r in later])   # appended, as new events are: ids after the first run's
+    db.commit()
+    db.close()
+    settings(halves, mode="online")
+    pipeline(halves)
+    x = rows(busy, "SELECT function, ts, event, rate_1m FROM detect_events ORDER BY 1, 2, 3")
+    y = rows(halves, "SELECT function, ts, event, rate_1m FROM detect_events ORDER BY 1, 2, 3")
+    check(x == y and len(x) > 1000, "two runs (online) compute the rates one offline run does (%d rows, %d differ)"
+          % (len(x), len(set(x) ^ set(y))))
 
     print("%d checks, %d failed, %.1f s" % (checks, len(failures), time.time() - t_start))
     return 1 if failures else 0
