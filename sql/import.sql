@@ -287,6 +287,18 @@ INSERT OR IGNORE INTO apps(function, app, rule)
          'prefix'
     FROM fe;
 
+-- Where traced invocations of a function make a call: its average rank among their calls, per
+-- (function, event), over calls X-Ray placed (ms precision; a rank, not a time into the
+-- invocation, which cold starts and slow calls stretch). It orders calls that share a
+-- millisecond, below.
+DROP TABLE IF EXISTS temp.call_pos;
+CREATE TEMP TABLE call_pos(function TEXT, event TEXT, pos REAL, PRIMARY KEY(function, event)) WITHOUT ROWID;
+INSERT INTO temp.call_pos
+  SELECT function, event, avg(rk) FROM (
+    SELECT function, event, row_number() OVER (PARTITION BY function, flow ORDER BY ts, event, resource, origin) AS rk
+      FROM fe WHERE flow IS NOT NULL AND ((source = 'cloudtrail' AND attribution = 'xray') OR source = 'xray'))
+   GROUP BY function, event;
+
 INSERT INTO function_events(ts, app, function, flow, source, event, event_type, parent, resource,
                             duration_ms, rel_start_ms, depth, status, error_code, source_ip,
                             user_agent, access_key, outside_lambda, request_id, attribution, origin)
@@ -299,8 +311,17 @@ INSERT INTO function_events(ts, app, function, flow, source, event, event_type, 
     FROM fe LEFT JOIN apps a ON a.function = fe.function
    -- Ties (same ms) in a fixed order, REPORT last: an untraced invocation's calls all sit at
    -- CloudTrail's second moved inside it, and ordered by the record's random event id they
-   -- would come in a new order every time, a sequence the models never learn.
-   ORDER BY fe.function, fe.ts, fe.source = 'lambda' AND fe.event = 'lambda:REPORT', fe.event, fe.resource, fe.origin;
+   -- would come in a new order every time, a sequence the models never learn. Calls in the
+   -- order traced invocations make them (call_pos; then by name, a call no traced invocation
+   -- made last): by name alone, an untraced invocation showed UpdateItem and PutItem swapped
+   -- where traced ones did not, and after a deploy adding the PutItem the models saw two
+   -- orders of one behaviour (make eval: drift alerts after the delta update).
+   ORDER BY fe.function, fe.ts, fe.source = 'lambda' AND fe.event = 'lambda:REPORT',
+            CASE WHEN fe.source = 'lambda' THEN fe.event
+                 ELSE '~' || printf('%020.3f', coalesce((SELECT p.pos FROM temp.call_pos p
+                                                           WHERE p.function = fe.function AND p.event = fe.event), 1e15))
+                      || fe.event END,
+            fe.resource, fe.origin;
 
 COMMIT;
 SELECT 'imported: ' || (SELECT count(*) FROM cloudtrail) || ' CloudTrail records, '

@@ -197,13 +197,20 @@ def main():
                                                    "start_time": t + 0.2, "end_time": t + 0.25,
                                                    "aws": {"operation": "StartExecution",
                                                            "region": "us-east-1",
-                                                           "request_id": "SFNREQ000000000A"}}]}]}]
+                                                           "request_id": "SFNREQ000000000A"}},
+                                                  {"id": "a0000000000000a5", "name": "DynamoDB", "namespace": "aws",
+                                                   "start_time": t + 0.3, "end_time": t + 0.32,
+                                                   "aws": {"operation": "PutItem", "region": "us-east-1",
+                                                           "table_name": "shop-Orders",
+                                                           "request_id": "DDBREQ000000000A"}}]}]}]
         with open(os.path.join(busy, "xray", "traces.json"), "w") as f:
             json.dump({"Traces": [{"Id": trace, "Segments": [{"Id": d["id"], "Document": json.dumps(d)}
                                                              for d in docs]}]}, f)
         records = [dict(records[0], requestID="SFNREQ000000000" + k,
                         eventID="e0000000-0000-4000-8000-0000000000a" + k,
-                        eventTime="2026-01-05T10:31:00Z") for k in ("A", "B")]
+                        eventTime="2026-01-05T10:31:00Z") for k in ("A", "B")] + [
+            dict(records[1], requestID="DDBREQ000000000" + k, eventID="f0000000-0000-4000-8000-0000000000a" + k,
+                 eventTime="2026-01-05T10:31:00Z") for k in ("A", "B")]
         with open(os.path.join(busy, "cloudtrail", "busy.json"), "w") as f:
             json.dump({"Records": records}, f)
         r, db = import_root(tmp, busy, "busy")
@@ -212,6 +219,11 @@ def main():
                               " WHERE event = 'states:StartExecution'").fetchall())
         check(got == {"SFNREQ000000000A": ra + " xray", "SFNREQ000000000B": rb + " time"},
               "the traced call is its trace's, the untraced one the untraced invocation's (%s)" % got)
+        # B's two calls tie at its START + 1 ms; they come in the order the traced invocation made
+        # them (StartExecution, then PutItem), not by name.
+        seq = [r[0] for r in db.execute("SELECT event FROM function_events WHERE flow = ? ORDER BY id", (rb,))]
+        check(seq == ["lambda:START", "states:StartExecution", "dynamodb:PutItem", "lambda:REPORT"],
+              "calls sharing a millisecond come in the order traced invocations make them (%s)" % seq)
         db.close()
 
 
