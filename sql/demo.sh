@@ -18,6 +18,14 @@ else
   say "reusing the testbed in $TB"
 fi
 
+# demo.db is made again when the SQL that made it (sql/schema.sql, import.sql, pipeline.sql) has
+# changed since: its import, features and models would show that older version's results.
+SQLSUM=$(cat sql/schema.sql sql/import.sql sql/pipeline.sql | cksum | cut -d' ' -f1)
+if [ -f "$DB" ] && [ "$(sqlite3 "$DB" "SELECT value FROM demo_meta WHERE key = 'sql'" 2>/dev/null || true)" != "$SQLSUM" ]; then
+  say "$DB was made by another version of the SQL: making it again"
+  rm -f "$DB" "$DB-journal"
+fi
+
 if [ ! -f "$DB" ] || [ "$(sqlite3 "$DB" "SELECT count(*) FROM sqlite_schema WHERE name = 'function_events'")" = 0 ]; then
   say "importing CloudTrail, Lambda logs and X-Ray into $DB"
   sqlite3 "$DB" -cmd ".load $BUILD/fnguard" -cmd ".param set :root $TB" < sql/import.sql >&2
@@ -29,28 +37,6 @@ fi
 # set other settings already.
 sqlite3 "$DB" "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value);
   INSERT OR IGNORE INTO settings VALUES ('train_to', (SELECT max(ts) - 86400000 FROM function_events));"
-# A demo.db made by an older sql/pipeline.sql (its tables lack today's columns) is reset: the
-# pipeline's tables are dropped, the import is kept, and the models are trained again.
-# (Today's: detect_events.ord, the window order, and window_scores.first_ord and hot_steps.)
-if [ "$(sqlite3 "$DB" "SELECT (SELECT count(*) FROM sqlite_schema WHERE name IN ('detect_events', 'window_scores'))
-          - (SELECT count(*) FROM pragma_table_info('detect_events') WHERE name = 'ord')
-          - (SELECT count(*) = 2 FROM pragma_table_info('window_scores') WHERE name IN ('first_ord', 'hot_steps'))
-          + (SELECT count(*) FROM sqlite_schema WHERE name = 'alerts')
-          - (SELECT count(*) FROM pragma_table_info('alerts') WHERE name = 'first_ord')")" != 0 ]; then
-  say "$DB holds detectors of an older version: training again"
-  sqlite3 "$DB" -cmd ".load $BUILD/fnguard" "DROP VIEW IF EXISTS alert_events; DROP VIEW IF EXISTS flow_verdicts;
-    DROP TABLE IF EXISTS win_s; DROP TABLE IF EXISTS win_m; DROP TABLE IF EXISTS win_l;
-    DROP TABLE IF EXISTS alerts; DROP TABLE IF EXISTS window_scores; DROP TABLE IF EXISTS watermarks;
-    DROP TABLE IF EXISTS models; DROP TABLE IF EXISTS parts; DROP TABLE IF EXISTS detect_events;"
-fi
-# Scores made before lstm_ae_detect named a window's never-seen values (window_scores without
-# novel_steps) are scored again; the models stay.
-if [ "$(sqlite3 "$DB" "SELECT count(*) FROM sqlite_schema WHERE name = 'window_scores'
-          AND NOT EXISTS (SELECT 1 FROM pragma_table_info('window_scores') WHERE name = 'novel_steps')")" != 0 ]; then
-  say "$DB holds scores of an older version: scoring again"
-  sqlite3 "$DB" "DROP VIEW IF EXISTS alert_events; DROP VIEW IF EXISTS flow_verdicts; DROP TABLE IF EXISTS alerts;
-    DROP TABLE IF EXISTS window_scores; DROP TABLE IF EXISTS watermarks;"
-fi
 if [ "$(sqlite3 "$DB" "SELECT count(*) FROM sqlite_schema WHERE name = 'models'")" = 1 ] &&
    [ "$(sqlite3 "$DB" "SELECT count(*) FROM models")" != 0 ]; then
   say "reusing the trained models; scoring"
@@ -58,6 +44,8 @@ else
   say "training three LSTM autoencoders per function (windows of 5, 10 and 20 events), then scoring"
 fi
 sqlite3 "$DB" -cmd ".load $BUILD/fnguard" < sql/pipeline.sql >&2
+sqlite3 "$DB" "CREATE TABLE IF NOT EXISTS demo_meta(key TEXT PRIMARY KEY, value);
+  INSERT OR REPLACE INTO demo_meta VALUES ('sql', '$SQLSUM');"
 
 echo
 echo "Alerts (strongest first; score / threshold per detector s, m, l = windows of 5, 10, 20 events):"
