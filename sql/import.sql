@@ -309,6 +309,7 @@ INSERT INTO function_events(ts, app, function, flow, source, event, event_type, 
          fe.depth, fe.status, fe.error_code, fe.source_ip, fe.user_agent, fe.access_key,
          fe.outside_lambda, fe.request_id, fe.attribution, fe.origin
     FROM fe LEFT JOIN apps a ON a.function = fe.function
+    LEFT JOIN temp.call_pos p ON fe.source <> 'lambda' AND p.function = fe.function AND p.event = fe.event
    -- Ties (same ms) in a fixed order, REPORT last: an untraced invocation's calls all sit at
    -- CloudTrail's second moved inside it, and ordered by the record's random event id they
    -- would come in a new order every time, a sequence the models never learn. Calls in the
@@ -317,11 +318,7 @@ INSERT INTO function_events(ts, app, function, flow, source, event, event_type, 
    -- where traced ones did not, and after a deploy adding the PutItem the models saw two
    -- orders of one behaviour (make eval: drift alerts after the delta update).
    ORDER BY fe.function, fe.ts, fe.source = 'lambda' AND fe.event = 'lambda:REPORT',
-            CASE WHEN fe.source = 'lambda' THEN fe.event
-                 ELSE '~' || printf('%020.3f', coalesce((SELECT p.pos FROM temp.call_pos p
-                                                           WHERE p.function = fe.function AND p.event = fe.event), 1e15))
-                      || fe.event END,
-            fe.resource, fe.origin;
+            fe.source <> 'lambda', coalesce(p.pos, 1e15), fe.event, fe.resource, fe.origin;
 
 COMMIT;
 SELECT 'imported: ' || (SELECT count(*) FROM cloudtrail) || ' CloudTrail records, '

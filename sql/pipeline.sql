@@ -424,20 +424,21 @@ SELECT function, flow, start_ts, end_ts FROM flows
    AND traced AND n_start > 0 AND n_report > 0
    AND instr('0123456789abcdef', lower(substr(flow, -1))) - 1
        < 16 * (SELECT value FROM settings WHERE key = 'untraced_share');
--- The import's order of calls that share a millisecond (sql/import.sql, call_pos): their average
--- rank among the calls of the function's traced invocations, then by name.
+-- The import's order of calls that share a millisecond (sql/import.sql, call_pos, computed the
+-- same way): their average rank among the calls of the function's traced invocations, then by
+-- name.
 DROP TABLE IF EXISTS temp.call_pos;
 CREATE TEMP TABLE call_pos(function TEXT, event TEXT, pos REAL, PRIMARY KEY(function, event)) WITHOUT ROWID;
 INSERT INTO temp.call_pos
   SELECT function, event, avg(rk) FROM (
-    SELECT function, event, row_number() OVER (PARTITION BY function, flow ORDER BY ts, id) AS rk
+    SELECT function, event, row_number() OVER (PARTITION BY function, flow ORDER BY ts, event, resource, origin) AS rk
       FROM function_events
      WHERE function IN (SELECT function FROM temp.untraced_view) AND flow IS NOT NULL
        AND ((source = 'cloudtrail' AND attribution = 'xray') OR source = 'xray'))
    GROUP BY function, event;
 INSERT INTO detect_events(id, part, scope_key, function, ts, ord, event, event_type, parent, resource, status, caller,
                           duration_ms, call_ms, rel_start_ms, depth, memory_mb, rate_1m, gap_ms)
-  SELECT -1099511627776 + row_number() OVER (ORDER BY part, ord, at, report_last, tie, resource, id),
+  SELECT -1099511627776 + row_number() OVER (ORDER BY part, ord, at, report_last, is_call, pos, event, resource, id),
          part, scope_key, function, ts, ord, event, event_type, parent, resource, status, caller,
          duration_ms, call_ms, rel_start_ms, depth, memory_mb, rate_1m, gap_ms
     FROM (
@@ -452,14 +453,12 @@ INSERT INTO detect_events(id, part, scope_key, function, ts, ord, event, event_t
          CASE WHEN v.flow IS NOT NULL AND fe.source = 'cloudtrail'
               THEN max(v.start_ts + 1, min(d.ts / 1000 * 1000, v.end_ts - 1)) ELSE d.ts END AS at,
          fe.source = 'lambda' AND d.event = 'lambda:REPORT' AS report_last,
-         CASE WHEN fe.source = 'lambda' THEN d.event
-              ELSE '~' || printf('%020.3f', coalesce((SELECT p.pos FROM temp.call_pos p
-                                                       WHERE p.function = d.function AND p.event = d.event), 1e15))
-                   || d.event END AS tie
+         fe.source <> 'lambda' AS is_call, coalesce(p.pos, 1e15) AS pos
     FROM temp.copy_jobs j
     JOIN detect_events d ON d.part = j.part AND d.ord >= j.f AND d.ord < j.t
     JOIN function_events fe ON fe.id = d.id
     LEFT JOIN temp.untraced_view v ON v.function = fe.function AND v.flow = fe.flow
+    LEFT JOIN temp.call_pos p ON fe.source <> 'lambda' AND p.function = d.function AND p.event = d.event
    WHERE d.function IN (SELECT function FROM temp.untraced_view)
      AND NOT (v.flow IS NOT NULL AND fe.source = 'xray')
      AND d.id NOT IN (SELECT id FROM not_normal)

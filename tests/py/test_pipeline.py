@@ -23,6 +23,7 @@ FNGUARD_BUILD set; exit 0 pass, 77 skip, 1 fail. Standard library only.
 """
 import json
 import os
+import random
 import re
 import shutil
 import sqlite3
@@ -125,7 +126,6 @@ def make_busy_db(path):
     """function_events of START and REPORT only (the rate is all section 9 looks at): app 'vid' of
     four functions each invoked about once a minute for 52 hours, with a rush at hour 49 and a
     flood of vid-a at hour 51; app 'solo' of one function every 4 minutes."""
-    import random
     rng = random.Random(11)
     rows_ = []
     def invoke(fn, app, t):
@@ -174,7 +174,7 @@ def run_all(tmp, t_start):
     # ---- 1, 2: injected anomalies, clean spans ---------------------------------------------------
     fresh = os.path.join(tmp, "fresh.db")
     inj = synth.make_db(fresh, seed=SEED, hours=TR + 12, inject=[("overlap", TR + 2), ("new_call", TR + 4), ("burst", TR + 6),
-                                                                   ("slow", TR + 8), ("surge", TR + 10)])
+                                                                   ("slow", TR + 8)])
     settings(fresh, **common)
     # A throttled attempt the SDK retried (CloudTrail logs each attempt, X-Ray one subsegment):
     # one call, so the windows leave the failed attempt out; placed in the clean scored hours.
