@@ -549,15 +549,14 @@ CREATE TEMP TABLE upd_parts AS
 -- copies are detect_events rows with negative ids (the row's id - c * 2^42: each copy keeps the
 -- span's order) in parts '<part>#load<c>', for learning only, deleted below.
 DROP TABLE IF EXISTS temp.upd_load;
-CREATE TEMP TABLE upd_load AS
-  SELECT CASE WHEN s.peak > 1 AND t.peak > s.peak THEN (t.peak - 1) / (s.peak - 1) ELSE 1.0 END AS r
-    FROM (SELECT * FROM temp.upd LIMIT 1) u,
-         (SELECT max(d.rate_1m) AS peak FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
-            JOIN detect_events d ON d.part = p.part AND d.ord >= u.train_from AND d.ord < u.train_to
-           WHERE d.id NOT IN (SELECT id FROM not_normal)) t,
-         (SELECT max(d.rate_1m) AS peak FROM temp.upd_parts p JOIN detect_events d ON d.part = p.part
-           WHERE d.ord >= (SELECT value FROM settings WHERE key = 'update_from')
-             AND d.ord < (SELECT value FROM settings WHERE key = 'update_to')) s;
+CREATE TEMP TABLE upd_load AS   -- no row without an update; the scope's three models share a span
+  SELECT CASE WHEN span_peak > 1 AND train_peak > span_peak THEN (train_peak - 1) / (span_peak - 1) ELSE 1.0 END AS r
+    FROM (SELECT (SELECT max(d.rate_1m) FROM parts p JOIN detect_events d ON d.part = p.part
+                   WHERE p.scope_key = u.scope_key AND d.ord >= u.train_from AND d.ord < u.train_to
+                     AND d.id NOT IN (SELECT id FROM not_normal)) AS train_peak,
+                 (SELECT max(d.rate_1m) FROM temp.upd_parts p JOIN detect_events d ON d.part = p.part
+                   WHERE d.ord >= u.f AND d.ord < u.t) AS span_peak
+            FROM (SELECT * FROM temp.upd LIMIT 1) u);
 CREATE TEMP VIEW IF NOT EXISTS upd_load_copies(c) AS VALUES (1), (2), (3);
 INSERT INTO detect_events(id, part, scope_key, function, ts, ord, event, event_type, parent, resource, status, caller,
                           duration_ms, call_ms, rel_start_ms, depth, memory_mb, rate_1m, gap_ms)

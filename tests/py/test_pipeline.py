@@ -123,17 +123,17 @@ def event_ts(path, flows, event=None):
     return rows(path, q, *args)[0][0]
 
 
-
 def make_busy_db(path):
     """function_events of START and REPORT only (the rate is all section 9 looks at): app 'vid' of
     four functions each invoked about once a minute for 52 hours, with a rush at hour 49 and a
     flood of vid-a at hour 51; app 'solo' of one function every 4 minutes."""
     rng = random.Random(11)
-    rows_ = []
+    events = []
     def invoke(fn, app, t):
         flow = "%08x-%04x" % (rng.getrandbits(32), rng.getrandbits(16))
-        rows_.append((t, app, fn, flow, "lambda", "lambda:START", "platform", 0.0, 0))
-        rows_.append((t + 40, app, fn, flow, "lambda", "lambda:REPORT", "platform", 40.0, 0))
+        for ts, event, rel in ((t, "lambda:START", 0.0), (t + 40, "lambda:REPORT", 40.0)):
+            events.append(dict(ts=ts, app=app, function=fn, flow=flow, source="lambda", event=event,
+                               event_type="platform", rel_start_ms=rel, depth=0))
     for k, fn in enumerate(("vid-a", "vid-b", "vid-c", "vid-d")):
         t = T0 + k * 7000
         while t < T0 + 52 * H:
@@ -147,13 +147,8 @@ def make_busy_db(path):
     while t < T0 + 52 * H:
         invoke("solo-x", "solo", t)
         t += rng.randrange(120000, 360000)
-    rows_.sort(key=lambda r: (r[2], r[0], r[5] == "lambda:REPORT"))
-    db = sqlite3.connect(path)
-    db.executescript(synth.SCHEMA)
-    db.executemany("INSERT INTO function_events(ts, app, function, flow, source, event, event_type, rel_start_ms, depth)"
-                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows_)
-    db.commit()
-    db.close()
+    synth.write_db(path, events, [])
+
 
 def make_daily_db(path, change_h):
     """function_events of one function, 'day-f' (START, a GetItem, REPORT; 3% of invocations cold),
