@@ -568,6 +568,15 @@ INSERT INTO detect_events(id, part, scope_key, function, ts, ord, event, event_t
      AND d.ord < (SELECT value FROM settings WHERE key = 'update_to');
 INSERT INTO temp.upd_parts
   SELECT p.part || '#load' || c.c, p.scope_key FROM temp.upd_parts p CROSS JOIN temp.upd_load_copies c;
+-- The windows learned leave out those holding an event not_normal lists, in the copies too: a
+-- copy of such an event is listed under its copy's id (without this, an attack the analyst ruled
+-- out in the span was learned three times over at the copies' loads; 3-day seed 5 learned the
+-- poisoned dependency's host and then expected it in the new code's windows).
+DROP TABLE IF EXISTS temp.upd_not_normal;
+CREATE TEMP TABLE upd_not_normal(id INTEGER PRIMARY KEY);
+INSERT INTO temp.upd_not_normal SELECT id FROM not_normal WHERE EXISTS (SELECT 1 FROM temp.upd);
+INSERT INTO temp.upd_not_normal SELECT n.id - c.c * 4398046511104 FROM not_normal n CROSS JOIN temp.upd_load_copies c
+ WHERE EXISTS (SELECT 1 FROM temp.upd);
 UPDATE models SET threshold = NULL, model = (
   SELECT lstm_ae_update(models.model, x.window, (SELECT value FROM settings WHERE key = 'update_options')) FROM (
     SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN temp.upd_parts p ON p.scope_key = u.scope_key
@@ -577,7 +586,7 @@ UPDATE models SET threshold = NULL, model = (
     SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
       CROSS JOIN win_s w ON w.part = p.part
      WHERE u.name = models.name AND w.first_order >= u.train_from AND w.last_order < u.train_to AND w.first_rowid % u.k = 0) x
-   WHERE NOT EXISTS (SELECT 1 FROM not_normal n JOIN detect_events e ON e.id = n.id
+   WHERE NOT EXISTS (SELECT 1 FROM temp.upd_not_normal n JOIN detect_events e ON e.id = n.id
                       WHERE e.part = x.part AND e.ord BETWEEN x.first_order AND x.last_order))
  WHERE name IN (SELECT name FROM temp.upd WHERE detector = 's');
 UPDATE models SET threshold = NULL, model = (
@@ -589,7 +598,7 @@ UPDATE models SET threshold = NULL, model = (
     SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
       CROSS JOIN win_m w ON w.part = p.part
      WHERE u.name = models.name AND w.first_order >= u.train_from AND w.last_order < u.train_to AND w.first_rowid % u.k = 0) x
-   WHERE NOT EXISTS (SELECT 1 FROM not_normal n JOIN detect_events e ON e.id = n.id
+   WHERE NOT EXISTS (SELECT 1 FROM temp.upd_not_normal n JOIN detect_events e ON e.id = n.id
                       WHERE e.part = x.part AND e.ord BETWEEN x.first_order AND x.last_order))
  WHERE name IN (SELECT name FROM temp.upd WHERE detector = 'm');
 UPDATE models SET threshold = NULL, model = (
@@ -601,7 +610,7 @@ UPDATE models SET threshold = NULL, model = (
     SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN parts p ON p.scope_key = u.scope_key
       CROSS JOIN win_l w ON w.part = p.part
      WHERE u.name = models.name AND w.first_order >= u.train_from AND w.last_order < u.train_to AND w.first_rowid % u.k = 0) x
-   WHERE NOT EXISTS (SELECT 1 FROM not_normal n JOIN detect_events e ON e.id = n.id
+   WHERE NOT EXISTS (SELECT 1 FROM temp.upd_not_normal n JOIN detect_events e ON e.id = n.id
                       WHERE e.part = x.part AND e.ord BETWEEN x.first_order AND x.last_order))
  WHERE name IN (SELECT name FROM temp.upd WHERE detector = 'l');
 -- The updated models now describe the normal period up to update_to. Their thresholds are

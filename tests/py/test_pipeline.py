@@ -8,8 +8,9 @@
  3. the whole pipeline is deterministic: two runs on copies give identical models, scores, alerts;
     scoring again from a point inside an alert makes the same alerts;
  4. delta update: a legitimate change alerts; after lstm_ae_update on post-change windows it
-    stops alerting, while an attack injected after the update is still detected, by two detectors
-    (thresholds come from the post-change windows, never below the old ones);
+    stops alerting, while an attack injected after the update is still detected; an attack in the
+    span that the analyst ruled out (not_normal) is not learned; thresholds come from the
+    post-change windows, never below the old ones nor far above them;
  5. online mode scores only windows after the watermark; a run with no new events adds nothing;
     an incident a run's end cuts is not alerted again by the next run;
  6. retraining is atomic: a failing retrain leaves the old models (and alerts) as they were, a
@@ -353,7 +354,9 @@ def run_all(tmp, t_start):
 
     # ---- 4: delta update -------------------------------------------------------------------------
     drift = os.path.join(tmp, "drift.db")
-    dinj = synth.make_db(drift, seed=SEED, hours=TR + 12, inject=[("drift", TR + 2), ("attack", TR + 9)])
+    # An attack inside the update's span too, which the analyst rules out (not_normal): the update
+    # must not learn it, in the span's windows or in their load copies.
+    dinj = synth.make_db(drift, seed=SEED, hours=TR + 12, inject=[("drift", TR + 2), ("attack", TR + 3), ("attack", TR + 9)])
     settings(drift, **common)
     copy_models(main_db, drift)
     pipeline(drift)
@@ -366,6 +369,12 @@ def run_all(tmp, t_start):
                      T0 + (TR + 2) * H, T0 + (TR + 5) * H)[0][0] for d in "s"}
     check(n_new["s"] > 100, "events after the change to update on: %d" % n_new["s"])
     thr_before = dict(rows(drift, "SELECT name, threshold FROM models"))
+    vocab = "SELECT name, json_extract(lstm_ae_info(model), '$.vocab') FROM models WHERE scope_key = 'shop-api'"
+    db = connect(drift)
+    vocab_before = dict(db.execute(vocab))
+    db.execute("INSERT INTO not_normal SELECT id FROM function_events WHERE flow = ?", (dinj["attack"][0],))
+    db.commit()
+    db.close()
     settings(drift, update_scope="shop-api", update_from=T0 + (TR + 2) * H, update_to=T0 + (TR + 5) * H,
              score_from=T0 + (TR + 5) * H)
     cal_probe = pipeline(drift, then="SELECT name, count(*) FROM temp.cal GROUP BY name;\n").stdout
@@ -377,22 +386,35 @@ def run_all(tmp, t_start):
           "the update changed shop-api's three models and no other (%s)" % [(n, u) for n, _, u, _ in info])
     check(all(t is not None and t == mt for _, t, _, mt in info), "... which were calibrated again")
     check(all(thr_before[n] == t for n, t, _, _ in info if n.startswith("shop-worker/")), "... the others kept their thresholds")
+    db = connect(drift)
+    vocab_after = dict(db.execute(vocab))
+    db.close()
+    grown = {n: (json.loads(vocab_before[n]), json.loads(v)) for n, v in vocab_after.items()}
+    check(all(a["event"] == b["event"] and a["resource"] == b["resource"] + 1 for b, a in grown.values()),
+          "... learning one new value, the new table, and not the attack in the span the analyst ruled out"
+          " (vocabularies event, resource before -> after: %s)"
+          % sorted((n, b["event"], b["resource"], a["event"], a["resource"]) for n, (b, a) in grown.items()))
     # The calibration after the update (temp.cal, read in the same session) is of the post-change
-    # windows, none straddling the change, and no threshold falls below its old one.
+    # windows the analyst did not rule out; no threshold falls below its old one, nor rises far
+    # above it (the session-9 pipeline, calibrating on the old held-out days, took the small
+    # detector's to 2.8 times and missed the attack after the update).
     u_from = T0 + (TR + 2) * H
     n_cal = dict((m.group(1), int(m.group(2))) for m in re.finditer(r"^(shop-\w+/[sml])\|(\d+)$", cal_probe, re.M))
     db = connect(drift)
     for name, det, cf, ct, thr in db.execute("SELECT name, detector, cal_from, cal_to, threshold FROM models"
                                              " WHERE scope_key = 'shop-api'"):
-        n_in = db.execute("SELECT count(*) FROM win_%s WHERE part = 'shop-api' AND first_order >= ? AND last_order < ?"
+        n_in = db.execute("SELECT count(*) FROM win_%s w WHERE part = 'shop-api' AND first_order >= ? AND last_order < ?"
+                          " AND NOT EXISTS (SELECT 1 FROM not_normal n JOIN detect_events e ON e.id = n.id"
+                          "                  WHERE e.part = w.part AND e.ord BETWEEN w.first_order AND w.last_order)"
                           % det, (u_from, T0 + (TR + 5) * H)).fetchone()[0]
-        check(cf == u_from and n_in > 100 and n_cal.get(name) == n_in and thr >= thr_before[name],
-              "%s is calibrated on the %s post-change windows (of %d), threshold %.3g (before %.3g)"
+        check(cf == u_from and n_in > 100 and n_cal.get(name) == n_in and thr_before[name] <= thr <= 1.25 * thr_before[name],
+              "%s is calibrated on the %s post-change windows not ruled out (of %d), threshold %.3g (before %.3g):"
+              " not below the old one, nor inflated by the behaviour the change ended"
               % (name, n_cal.get(name), n_in, thr, thr_before[name]))
     db.close()
     check(rows(drift, "SELECT count(*) FROM settings WHERE key LIKE 'update_%' AND key != 'update_options'")[0][0] == 0,
           "the update settings are consumed (it runs once)")
-    t_attack = event_ts(drift, dinj["attack"], "iam:CreateUser")
+    t_attack = event_ts(drift, dinj["attack"][1:], "iam:CreateUser")
     after = rows(drift, "SELECT id, first_time, explanation FROM alerts WHERE function = 'shop-api' AND first_ts >= ?"
                  " AND last_ts < ?", T0 + (TR + 5) * H, t_attack)
     check(not [x for x in after if "shop-Orders-v2" in x[2]], "after the update, the new behaviour raises no alert (%s)" % after)
@@ -400,12 +422,6 @@ def run_all(tmp, t_start):
     a = alerts_covering(drift, "shop-api", t_attack)
     check(len(a) == 1 and ("iam:CreateUser" in (a[0][3] or "") or "backdoor" in (a[0][3] or "")),
           "an attack after the update is still detected and explained (%s)" % (a[0][3] if a else None))
-    ev_attack = rows(drift, "SELECT id FROM detect_events WHERE part = 'shop-api' AND ts = ? AND event = 'iam:CreateUser'",
-                     t_attack)[0][0]
-    seen_by = rows(drift, "SELECT DISTINCT detector FROM window_scores WHERE part = 'shop-api' AND is_anomaly"
-                   " AND first_id <= ? AND last_id >= ?", ev_attack, ev_attack)
-    check(len(seen_by) >= 2, "... by more than one detector (%s): the thresholds after the update are not inflated by"
-          " the behaviour the change ended" % sorted(x[0] for x in seen_by))
 
     # ---- 5: online mode --------------------------------------------------------------------------
     online = os.path.join(tmp, "online.db")
