@@ -545,9 +545,17 @@ CREATE TEMP TABLE upd_parts AS
 -- the last copy's peak is the training period's, never more (a flood stays as far out as
 -- before), and a quiet minute stays 1 in every copy (scaling the whole rate, 1 became 1.6-1.9
 -- and the new code at night's rate 1 was flagged instead: 3-day seed 1, 2 → 3 drift alerts). A
--- load changes how many invocations there are, not what one does. Like the untraced view, the
--- copies are detect_events rows with negative ids (the row's id - c * 2^42: each copy keeps the
--- span's order) in parts '<part>#load<c>', for learning only, deleted below.
+-- load changes how many invocations there are, not what one does. The copies carry memory_mb
+-- over the same way: a deploy starts every container afresh, so its first hours show young
+-- containers' peak memory, below what older ones reach later (a one-day seed 4 span: 3% of its
+-- invocations at 78 MB or more, the training period and the evening after it 20%; changing one
+-- field of a flagged evening window at a time, memory at 72 took the large detector from 3.3
+-- times its threshold to 0.57, the medium from 2.7 to 0.09). In copy c a value moves c/3 of the
+-- way to the training period's value at its rank among the span's (its percent_rank, per
+-- function): the last copy has the training period's spread, and every copy's value lies between
+-- the span's and the training period's at that rank (no memory that neither showed). Like the
+-- untraced view, the copies are detect_events rows with negative ids (the row's id - c * 2^42:
+-- each copy keeps the span's order) in parts '<part>#load<c>', for learning only, deleted below.
 DROP TABLE IF EXISTS temp.upd_load;
 CREATE TEMP TABLE upd_load AS   -- no row without an update; the scope's three models share a span
   SELECT CASE WHEN span_peak > 1 AND train_peak > span_peak THEN (train_peak - 1) / (span_peak - 1) ELSE 1.0 END AS r
@@ -558,14 +566,24 @@ CREATE TEMP TABLE upd_load AS   -- no row without an update; the scope's three m
                    WHERE d.ord >= u.f AND d.ord < u.t) AS span_peak
             FROM (SELECT * FROM temp.upd LIMIT 1) u);
 CREATE TEMP VIEW IF NOT EXISTS upd_load_copies(c) AS VALUES (1), (2), (3);
+DROP TABLE IF EXISTS temp.upd_mem;   -- the training period's memory_mb values, in order (k from 0)
+CREATE TEMP TABLE upd_mem(function TEXT, k INTEGER, memory_mb REAL, PRIMARY KEY(function, k)) WITHOUT ROWID;
+INSERT INTO temp.upd_mem
+  SELECT d.function, row_number() OVER (PARTITION BY d.function ORDER BY d.memory_mb) - 1, d.memory_mb
+    FROM (SELECT * FROM temp.upd LIMIT 1) u JOIN parts p ON p.scope_key = u.scope_key JOIN detect_events d ON d.part = p.part
+   WHERE d.memory_mb IS NOT NULL AND d.ord >= u.train_from AND d.ord < u.train_to AND d.id NOT IN (SELECT id FROM not_normal);
 INSERT INTO detect_events(id, part, scope_key, function, ts, ord, event, event_type, parent, resource, status, caller,
                           duration_ms, call_ms, rel_start_ms, depth, memory_mb, rate_1m, gap_ms)
   SELECT d.id - c.c * 4398046511104, d.part || '#load' || c.c, d.scope_key, d.function, d.ts, d.ord, d.event,
          d.event_type, d.parent, d.resource, d.status, d.caller, d.duration_ms, d.call_ms, d.rel_start_ms, d.depth,
-         d.memory_mb, 1 + (d.rate_1m - 1) * (1 + c.c * ((SELECT r FROM temp.upd_load) - 1) / 3), d.gap_ms
-    FROM temp.upd_parts p JOIN detect_events d ON d.part = p.part CROSS JOIN temp.upd_load_copies c
-   WHERE d.ord >= (SELECT value FROM settings WHERE key = 'update_from')
-     AND d.ord < (SELECT value FROM settings WHERE key = 'update_to');
+         d.memory_mb + c.c / 3.0 * (coalesce((SELECT m.memory_mb FROM temp.upd_mem m WHERE m.function = d.function
+             AND m.k = CAST(round(d.pr * (SELECT max(k) FROM temp.upd_mem x WHERE x.function = d.function)) AS INTEGER)), d.memory_mb) - d.memory_mb),
+         1 + (d.rate_1m - 1) * (1 + c.c * ((SELECT r FROM temp.upd_load) - 1) / 3), d.gap_ms
+    FROM (SELECT d.*, percent_rank() OVER (PARTITION BY d.part, d.memory_mb IS NULL ORDER BY d.memory_mb) AS pr
+            FROM temp.upd_parts p JOIN detect_events d ON d.part = p.part
+           WHERE d.ord >= (SELECT value FROM settings WHERE key = 'update_from')
+             AND d.ord < (SELECT value FROM settings WHERE key = 'update_to')) d
+    CROSS JOIN temp.upd_load_copies c;
 INSERT INTO temp.upd_parts
   SELECT p.part || '#load' || c.c, p.scope_key FROM temp.upd_parts p CROSS JOIN temp.upd_load_copies c;
 -- The windows learned leave out those holding an event not_normal lists, in the copies too: a

@@ -20,7 +20,8 @@
     more invocations untraced; the view is training-only;
  9. rate_1m: a rush of the whole app is discounted by its load, a flood of one function is not,
     an app too quiet to measure is left alone, and online runs compute what one offline run does;
-10. a delta update learned from a quiet span accepts the new code at the evening's load too.
+10. a delta update learned from a quiet span accepts the new code at the evening's load too;
+11. ... and in the older containers of the evening, when the span showed the deploy's young ones.
 Every run goes through the sqlite3 CLI, as an analyst runs it. Run by tests/run-tests.sh with
 FNGUARD_BUILD set; exit 0 pass, 77 skip, 1 fail. Standard library only.
 """
@@ -151,15 +152,22 @@ def make_busy_db(path):
     synth.write_db(path, events, [])
 
 
-def make_daily_db(path, change_h):
+def make_daily_db(path, change_h, leak=False):
     """function_events of one function, 'day-f' (START, a GetItem, REPORT; 3% of invocations cold),
     for five days with a daily load cycle: one invocation every 4 minutes on average at night, one
     a minute by day, one every 20 s from 17:00 to 22:00 (up to 10 in a minute). From change_h on,
-    a deploy adds a PutItem to every invocation; at 22:30 on day 5 a flood (90 in 90 s)."""
+    a deploy adds a PutItem to every invocation; at 22:30 on day 5 a flood (90 in 90 s).
+    leak: peak memory grows with the invocations since the last deploy (at T0, then the change):
+    70-72 MB at first, a MB more every 40 invocations, up to 86-88 MB (otherwise 84-90 MB): the
+    hours after a deploy show young containers."""
     events, logs = [], []
     g = synth.Gen(5001, events, logs)
-    t, warm = T0 + 1000, 0
+    t, warm, since_deploy, deployed = T0 + 1000, 0, 0, False
     while t < T0 + 120 * H:
+        if t >= T0 + change_h * H and not deployed:
+            deployed, since_deploy = True, 0
+        since_deploy += 1
+        mem = 70 + min(16, since_deploy // 40)
         hour = (t - T0) // H % 24
         gap = 240000 if hour < 8 else 60000 if hour < 17 else 20000 if hour < 22 else 120000
         cold = t > warm or g.rng.random() < 0.03
@@ -167,11 +175,24 @@ def make_daily_db(path, change_h):
         calls = [("dynamodb:GetItem", "day-Orders", "api", 8)]
         if t >= T0 + change_h * H:
             calls.append(("dynamodb:PutItem", "day-History", "api", 9))
-        g.invoke("day-f", t, calls, cold=cold)
+        g.invoke("day-f", t, calls, cold=cold, memory=(mem, mem + 2) if leak else (84, 90))
         t += int(g.rng.expovariate(1 / gap)) + 500
     for i in range(90):     # a flood of the new code at 22:30 on day 5, one invocation a second
         g.invoke("day-f", T0 + (96 + 22) * H + 1800000 + i * 1000, calls)
     synth.write_db(path, events, logs)
+
+
+def daily_update(path, change_h, leak=False):
+    """make_daily_db, trained on days 1-4, updated on the six hours from change_h (day 5) and
+    scored after them: (detector, windows, flagged) of 17:00-21:00 on day 5."""
+    make_daily_db(path, change_h, leak)
+    settings(path, train_to=T0 + 96 * H, score_from=T0 + 96 * H)
+    pipeline(path)
+    settings(path, update_scope="day-f", update_from=T0 + change_h * H, update_to=T0 + (change_h + 6) * H,
+             score_from=T0 + (change_h + 6) * H)
+    pipeline(path)
+    return rows(path, "SELECT detector, count(*), sum(is_anomaly) FROM window_scores WHERE first_ord >= ? AND last_ord < ?"
+                " GROUP BY detector", T0 + (96 + 17) * H, T0 + (96 + 21) * H)
 
 
 def main():
@@ -724,18 +745,11 @@ def run_all(tmp, t_start):
     # new calls there (11 windows on this fixture); with them, none.
     daily = os.path.join(tmp, "daily.db")
     change = 96 + 9
-    make_daily_db(daily, change)
-    settings(daily, train_to=T0 + 96 * H, score_from=T0 + 96 * H)
-    pipeline(daily)
-    settings(daily, update_scope="day-f", update_from=T0 + change * H, update_to=T0 + (change + 6) * H,
-             score_from=T0 + (change + 6) * H)
-    pipeline(daily)
+    ev = daily_update(daily, change)
     peak = rows(daily, "SELECT (SELECT max(rate_1m) FROM detect_events WHERE ts < ?),"
                 " (SELECT max(rate_1m) FROM detect_events WHERE ts >= ? AND ts < ?)",
                 T0 + 96 * H, T0 + change * H, T0 + (change + 6) * H)[0]
     check(peak[1] < peak[0], "the update's span is quieter than the training's evenings (rate_1m up to %s, %s)" % (peak[1], peak[0]))
-    ev = rows(daily, "SELECT detector, count(*), sum(is_anomaly) FROM window_scores WHERE first_ord >= ? AND last_ord < ?"
-              " GROUP BY detector", T0 + (96 + 17) * H, T0 + (96 + 21) * H)
     check(len(ev) == 3 and all(n > 300 for _, n, _ in ev) and sum(a for _, _, a in ev) <= 2,
           "after the update, the new code at the evening's load is normal (windows flagged of 17:00-21:00: %s)" % ev)
     flood = alerts_covering(daily, "day-f", T0 + (96 + 22) * H + 1800000 + 45000)
@@ -744,6 +758,22 @@ def run_all(tmp, t_start):
     left = rows(daily, "SELECT (SELECT count(*) FROM detect_events WHERE id < 0 OR part LIKE '%#%'),"
                 " (SELECT count(*) FROM parts WHERE part LIKE '%#%'), (SELECT count(*) FROM window_scores WHERE part LIKE '%#%')")[0]
     check(left == (0, 0, 0), "... and nothing of the update's copies is left or scored (%s)" % (left,))
+
+    # ---- 11: ... and at the memory of older containers ------------------------------------------
+    # The same function, its peak memory growing with the invocations since the last deploy. The
+    # six hours after the change show young containers (70-79 MB); training saw the old code at
+    # 86-88 MB for days, and the evening's new code is there again. The update's copies carry the
+    # span's memory over to the training period's spread (as the load, rate_1m), so the models do
+    # not read an older container's memory as a sign of the old code.
+    leaky = os.path.join(tmp, "leaky.db")
+    ev = daily_update(leaky, change, leak=True)
+    mem = rows(leaky, "SELECT max(memory_mb) FILTER (WHERE ts >= ? AND ts < ?), min(memory_mb) FILTER (WHERE ts >= ?)"
+               " FROM detect_events", T0 + change * H, T0 + (change + 6) * H, T0 + (96 + 17) * H)[0]
+    check(mem[0] < mem[1], "the update's span has younger containers than the evening (peak memory up to %s, from %s)" % mem)
+    check(len(ev) == 3 and all(n > 300 for _, n, _ in ev) and sum(a for _, _, a in ev) <= 2,
+          "after the update, the new code in older containers is normal (windows flagged of 17:00-21:00: %s)" % ev)
+    flood = alerts_covering(leaky, "day-f", T0 + (96 + 22) * H + 1800000 + 45000)
+    check(len(flood) == 1, "... while the flood still alerts (%s)" % (flood[0][3] if flood else None))
 
     print("%d checks, %d failed, %.1f s" % (checks, len(failures), time.time() - t_start))
     return 1 if failures else 0
