@@ -497,20 +497,21 @@ DELETE FROM temp.train_jobs WHERE part LIKE '%#untraced';
 -- set update_scope (a scope_key), update_from and update_to (unix ms: normal windows after the
 -- change, e.g. its first hours) and run the pipeline. Each model of that scope continues training
 -- (lstm_ae_update with update_options; new values join its vocabulary) on the windows of
--- [update_from, update_to), four times over (as they are and at three higher loads, see the
--- load copies below), plus an even sample of its own training windows
--- about twice their number, so the old behaviour, which the function still has, is not
--- forgotten. Windows holding an event listed in not_normal (function_events ids an analyst ruled
--- out, e.g. an attack in that span) are left out. Then the threshold is calibrated again (below,
+-- [update_from, update_to), four times over (as they are and in three copies at higher loads
+-- and older containers' memory, see the load copies below), plus an even sample of its own
+-- training windows about twice their number, so the old behaviour, which the function still
+-- has, is not forgotten. Windows holding an event listed in not_normal (function_events ids an
+-- analyst ruled out, e.g. an attack in that span) are left out, of the copies too. Then the threshold is calibrated again (below,
 -- on the post-change windows, never under the old one) and the update_* keys are removed: it
 -- runs once.
 -- Like training, it also learns from the span's untraced view (built above, without the
 -- invocations not_normal rules out): a deploy changes what untraced invocations look like too,
 -- and on a quiet function the few real ones of a few hours do not teach it. It learns what the
 -- span shows: hours right after a deploy show fresh containers (less memory) and one part of the
--- day's load; the load copies make up for the second, and a span over a daily cycle teaches more
--- (make eval: 0-3 drift alerts a run after a 7-8-hour or a 24-hour update, 8 over eleven runs;
--- 10 before the load copies and the calibration on post-change windows).
+-- day's load; the copies below make up for both, and a span over a daily cycle teaches more
+-- (make eval: 0-2 drift alerts a run after a 7-8-hour or a 24-hour update, 4 over eleven runs;
+-- 10 before the load copies and the calibration on post-change windows, 8 before the memory
+-- spread and the not_normal fix of the copies).
 DROP TABLE IF EXISTS temp.check_update;
 CREATE TEMP TABLE check_update(scope_known, update_from, update_to,
   CONSTRAINT "setting update_scope must name a scope that has models" CHECK (scope_known),
