@@ -517,12 +517,19 @@ DELETE FROM temp.train_jobs WHERE part LIKE '%#untraced';
 -- runs; 10 before the load copies and the calibration on post-change windows, 8 before the
 -- memory spread, the not_normal fix of the copies and the smaller old sample).
 DROP TABLE IF EXISTS temp.check_update;
-CREATE TEMP TABLE check_update(scope_known, update_from, update_to,
+-- An update whose span holds none of the scope's events would only replay old windows and
+-- leave the thresholds as they were: refused, so a mistyped span is not taken for an update.
+CREATE TEMP TABLE check_update(scope_known, update_from, update_to, span_events,
   CONSTRAINT "setting update_scope must name a scope that has models" CHECK (scope_known),
-  CONSTRAINT "settings update_from and update_to must be set, update_to after update_from" CHECK (update_to > update_from));
+  CONSTRAINT "settings update_from and update_to must be set, update_to after update_from" CHECK (update_to > update_from),
+  CONSTRAINT "settings update_from and update_to must span events of update_scope"
+    CHECK (span_events OR NOT scope_known OR NOT coalesce(update_to > update_from, 0)));
 INSERT INTO temp.check_update
   SELECT EXISTS (SELECT 1 FROM models WHERE scope_key = s.value),
-         (SELECT value FROM settings WHERE key = 'update_from'), (SELECT value FROM settings WHERE key = 'update_to')
+         (SELECT value FROM settings WHERE key = 'update_from'), (SELECT value FROM settings WHERE key = 'update_to'),
+         EXISTS (SELECT 1 FROM parts p JOIN detect_events e ON e.part = p.part
+                  WHERE p.scope_key = s.value AND e.ord >= (SELECT value FROM settings WHERE key = 'update_from')
+                    AND e.ord < (SELECT value FROM settings WHERE key = 'update_to'))
     FROM settings s WHERE s.key = 'update_scope' AND s.value IS NOT NULL;
 DROP TABLE IF EXISTS temp.upd;
 CREATE TEMP TABLE upd AS

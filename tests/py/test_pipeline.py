@@ -15,7 +15,7 @@
     an incident a run's end cuts is not alerted again by the next run;
  6. retraining is atomic: a failing retrain leaves the old models (and alerts) as they were, a
     successful one replaces every model;
- 7. bad settings fail with the constraint-named error and change nothing;
+ 7. bad settings (a delta update's too) fail with the constraint-named error and change nothing;
  8. a function with untraced invocations also learns from a view of its training period with
     more invocations untraced; the view is training-only;
  9. rate_1m: a rush of the whole app is discounted by its load, a flood of one function is not,
@@ -577,6 +577,22 @@ def run_all(tmp, t_start):
         r = pipeline(db_path, expect_ok=False)
         check(r.returncode != 0 and ("CHECK constraint failed: " + msg) in r.stderr,
               "%s = %r fails with \"%s\" (%s)" % (key, value, msg, r.stderr.strip().splitlines()[-1:]))
+        left = rows(db_path, "SELECT name FROM sqlite_schema WHERE name IN ('models', 'detect_events', 'alerts')")
+        check(not left, "... and creates nothing")
+    # A delta update's settings, checked after training in the same run: a failure leaves nothing.
+    ucases = [(dict(update_scope="nope", update_from=T0 + 4 * H, update_to=T0 + 5 * H),
+               "setting update_scope must name a scope that has models"),
+              (dict(update_scope="shop-api", update_from=T0 + 5 * H, update_to=T0 + 5 * H),
+               "settings update_from and update_to must be set, update_to after update_from"),
+              (dict(update_scope="shop-api", update_from=T0 + 10 * H, update_to=T0 + 11 * H),
+               "settings update_from and update_to must span events of update_scope")]
+    for i, (kv, msg) in enumerate(ucases):
+        db_path = os.path.join(tmp, "bad-update-%d.db" % i)
+        shutil.copy(small, db_path)
+        settings(db_path, **kv)
+        r = pipeline(db_path, expect_ok=False)
+        check(r.returncode != 0 and ("CHECK constraint failed: " + msg) in r.stderr,
+              "update %s fails with \"%s\" (%s)" % (kv, msg, r.stderr.strip().splitlines()[-1:]))
         left = rows(db_path, "SELECT name FROM sqlite_schema WHERE name IN ('models', 'detect_events', 'alerts')")
         check(not left, "... and creates nothing")
     # threshold_margin multiplies the calibrated threshold (the floor aside): the same models
