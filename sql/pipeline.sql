@@ -577,7 +577,8 @@ CREATE TEMP TABLE upd_load AS   -- no row without an update; the scope's three m
                  (SELECT max(d.rate_1m) FROM temp.upd_parts p JOIN detect_events d ON d.part = p.part
                    WHERE d.ord >= u.f AND d.ord < u.t) AS span_peak
             FROM (SELECT * FROM temp.upd LIMIT 1) u);
-CREATE TEMP VIEW IF NOT EXISTS upd_load_copies(c) AS VALUES (1), (2), (3);
+CREATE TEMP VIEW IF NOT EXISTS upd_load_copies(c, id_shift) AS   -- id_shift: c * 2^42
+  SELECT column1, column1 * 4398046511104 FROM (VALUES (1), (2), (3));
 DROP TABLE IF EXISTS temp.upd_mem;   -- the training period's memory_mb values, in order (k from 0)
 CREATE TEMP TABLE upd_mem(function TEXT, k INTEGER, memory_mb REAL, PRIMARY KEY(function, k)) WITHOUT ROWID;
 INSERT INTO temp.upd_mem
@@ -586,7 +587,7 @@ INSERT INTO temp.upd_mem
    WHERE d.memory_mb IS NOT NULL AND d.ord >= u.train_from AND d.ord < u.train_to AND d.id NOT IN (SELECT id FROM not_normal);
 INSERT INTO detect_events(id, part, scope_key, function, ts, ord, event, event_type, parent, resource, status, caller,
                           duration_ms, call_ms, rel_start_ms, depth, memory_mb, rate_1m, gap_ms)
-  SELECT d.id - c.c * 4398046511104, d.part || '#load' || c.c, d.scope_key, d.function, d.ts, d.ord, d.event,
+  SELECT d.id - c.id_shift, d.part || '#load' || c.c, d.scope_key, d.function, d.ts, d.ord, d.event,
          d.event_type, d.parent, d.resource, d.status, d.caller, d.duration_ms, d.call_ms, d.rel_start_ms, d.depth,
          d.memory_mb + c.c / 3.0 * (coalesce((SELECT m.memory_mb FROM temp.upd_mem m WHERE m.function = d.function
              AND m.k = CAST(round(d.pr * (SELECT max(k) FROM temp.upd_mem x WHERE x.function = d.function)) AS INTEGER)), d.memory_mb) - d.memory_mb),
@@ -604,9 +605,9 @@ INSERT INTO temp.upd_parts
 -- poisoned dependency's host and then expected it in the new code's windows).
 DROP TABLE IF EXISTS temp.upd_not_normal;
 CREATE TEMP TABLE upd_not_normal(id INTEGER PRIMARY KEY);
-INSERT INTO temp.upd_not_normal SELECT id FROM not_normal WHERE EXISTS (SELECT 1 FROM temp.upd);
-INSERT INTO temp.upd_not_normal SELECT n.id - c.c * 4398046511104 FROM not_normal n CROSS JOIN temp.upd_load_copies c
- WHERE EXISTS (SELECT 1 FROM temp.upd);
+INSERT INTO temp.upd_not_normal
+  SELECT n.id - c.id_shift FROM not_normal n CROSS JOIN (SELECT 0 AS id_shift UNION ALL SELECT id_shift FROM temp.upd_load_copies) c
+   WHERE EXISTS (SELECT 1 FROM temp.upd);
 UPDATE models SET threshold = NULL, model = (
   SELECT lstm_ae_update(models.model, x.window, (SELECT value FROM settings WHERE key = 'update_options')) FROM (
     SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN temp.upd_parts p ON p.scope_key = u.scope_key

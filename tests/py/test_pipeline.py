@@ -570,29 +570,21 @@ def run_all(tmp, t_start):
              ("min_windows", 0, "setting min_windows must be a positive integer"),
              ("untraced_share", 2, "setting untraced_share must be between 0 and 1"),
              ("threshold_margin", 0.5, "setting threshold_margin must be between 1 and 100")]
-    for key, value, msg in cases:
-        db_path = os.path.join(tmp, "bad-%s.db" % key)
-        shutil.copy(small, db_path)
-        settings(db_path, **{key: value})
-        r = pipeline(db_path, expect_ok=False)
-        check(r.returncode != 0 and ("CHECK constraint failed: " + msg) in r.stderr,
-              "%s = %r fails with \"%s\" (%s)" % (key, value, msg, r.stderr.strip().splitlines()[-1:]))
-        left = rows(db_path, "SELECT name FROM sqlite_schema WHERE name IN ('models', 'detect_events', 'alerts')")
-        check(not left, "... and creates nothing")
+    cases = [({key: value}, msg) for key, value, msg in cases]
     # A delta update's settings, checked after training in the same run: a failure leaves nothing.
-    ucases = [(dict(update_scope="nope", update_from=T0 + 4 * H, update_to=T0 + 5 * H),
+    cases += [(dict(update_scope="nope", update_from=T0 + 4 * H, update_to=T0 + 5 * H),
                "setting update_scope must name a scope that has models"),
               (dict(update_scope="shop-api", update_from=T0 + 5 * H, update_to=T0 + 5 * H),
                "settings update_from and update_to must be set, update_to after update_from"),
               (dict(update_scope="shop-api", update_from=T0 + 10 * H, update_to=T0 + 11 * H),
                "settings update_from and update_to must span events of update_scope")]
-    for i, (kv, msg) in enumerate(ucases):
-        db_path = os.path.join(tmp, "bad-update-%d.db" % i)
+    for i, (kv, msg) in enumerate(cases):
+        db_path = os.path.join(tmp, "bad-%d.db" % i)
         shutil.copy(small, db_path)
         settings(db_path, **kv)
         r = pipeline(db_path, expect_ok=False)
         check(r.returncode != 0 and ("CHECK constraint failed: " + msg) in r.stderr,
-              "update %s fails with \"%s\" (%s)" % (kv, msg, r.stderr.strip().splitlines()[-1:]))
+              "%s fails with \"%s\" (%s)" % (kv, msg, r.stderr.strip().splitlines()[-1:]))
         left = rows(db_path, "SELECT name FROM sqlite_schema WHERE name IN ('models', 'detect_events', 'alerts')")
         check(not left, "... and creates nothing")
     # threshold_margin multiplies the calibrated threshold (the floor aside): the same models
