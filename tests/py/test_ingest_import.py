@@ -226,6 +226,33 @@ def main():
               "calls sharing a millisecond come in the order traced invocations make them (%s)" % seq)
         db.close()
 
+        # --- three untraced invocations in one second, two calls of one kind ---------------------
+        # C (.100-.400) overlaps the second most, then D (.500-.600), then E (.700-.720). Two
+        # PutItems go one to C, one to D (not both to C, leaving D an invocation that made none);
+        # the lone StartExecution goes to C.
+        crowd = os.path.join(tmp, "crowd")
+        logdir = os.path.join(crowd, "lambda", "shop", "shop-late", "2026", "01", "05")
+        os.makedirs(logdir)
+        os.makedirs(os.path.join(crowd, "cloudtrail"))
+        rc, rd, re_ = ("cccccccc-1111-4111-8111-00000000000%s" % k for k in "cde")
+        with open(os.path.join(logdir, "[$LATEST]0000000000000000000000000000000c.log"), "w") as f:
+            for rid, t0, t1 in ((rc, "00.100", "00.400"), (rd, "00.500", "00.600"), (re_, "00.700", "00.720")):
+                f.write(invocation_lines(rid, "2026-01-05T10:32:" + t0, "2026-01-05T10:32:" + t1, 100))
+        records = [dict(records[2], requestID="DDBREQ00000000C" + k, eventID="f0000000-0000-4000-8000-0000000000c" + k,
+                        eventTime="2026-01-05T10:32:00Z") for k in ("1", "2")] + [
+            dict(records[0], requestID="SFNREQ00000000C1", eventID="e0000000-0000-4000-8000-0000000000c1",
+                 eventTime="2026-01-05T10:32:00Z")]
+        with open(os.path.join(crowd, "cloudtrail", "crowd.json"), "w") as f:
+            json.dump({"Records": records}, f)
+        r, db = import_root(tmp, crowd, "crowd")
+        check(r.returncode == 0, "import of three untraced invocations in one second (%s)" % r.stderr.strip())
+        got = sorted(db.execute("SELECT event, flow, attribution FROM function_events WHERE source = 'cloudtrail'"))
+        want = sorted([("dynamodb:PutItem", rc, "time-ambiguous"), ("dynamodb:PutItem", rd, "time-ambiguous"),
+                       ("states:StartExecution", rc, "time-ambiguous")])
+        check(got == want, "calls of one kind in one second take the invocations in turn, largest overlap"
+              " first (%s)" % got)
+        db.close()
+
 
 if __name__ == "__main__":
     main()
