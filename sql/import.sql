@@ -177,7 +177,7 @@ CREATE TEMP TABLE ct_ctx AS
 -- chosen, ranked by overlap. Calls of one event and resource in one second (CloudTrail's
 -- precision) share their candidates and take them in turn, largest overlap first: two untraced
 -- invocations in a busy second that each made one Query had both Queries put in the first and
--- none in the second, two invocations that never happen (make eval seed 4: a third of the
+-- none in the second, two invocations that never happen (make eval seed 4: two thirds of the
 -- medium detector's false alarms).
 DROP TABLE IF EXISTS temp.traced;
 CREATE TEMP TABLE traced(function TEXT, flow TEXT, PRIMARY KEY(function, flow)) WITHOUT ROWID;

@@ -593,9 +593,8 @@ INSERT INTO detect_events(id, part, scope_key, function, ts, ord, event, event_t
              AND m.k = CAST(round(d.pr * (SELECT max(k) FROM temp.upd_mem x WHERE x.function = d.function)) AS INTEGER)), d.memory_mb) - d.memory_mb),
          1 + (d.rate_1m - 1) * (1 + c.c * ((SELECT r FROM temp.upd_load) - 1) / 3), d.gap_ms
     FROM (SELECT d.*, percent_rank() OVER (PARTITION BY d.part, d.memory_mb IS NULL ORDER BY d.memory_mb) AS pr
-            FROM temp.upd_parts p JOIN detect_events d ON d.part = p.part
-           WHERE d.ord >= (SELECT value FROM settings WHERE key = 'update_from')
-             AND d.ord < (SELECT value FROM settings WHERE key = 'update_to')) d
+            FROM (SELECT f, t FROM temp.upd LIMIT 1) u CROSS JOIN temp.upd_parts p JOIN detect_events d ON d.part = p.part
+           WHERE d.ord >= u.f AND d.ord < u.t) d
     CROSS JOIN temp.upd_load_copies c;
 -- The span's cold-start copy. A deploy's span under the day's load shows few cold starts (a
 -- dozen in make eval's 8-hour spans, against 940 of the old code in training), and a quiet
@@ -611,6 +610,7 @@ INSERT INTO detect_events(id, part, scope_key, function, ts, ord, event, event_t
 -- Measured (make eval, eleven runs): drift alerts after the update 3 -> 2, the drift windows
 -- flagged after it 71 -> 39; in tests/py/test_pipeline.py section 10's day, the windows holding
 -- a cold start of the new code flagged after the update 19 -> 0.
+CREATE TEMP VIEW IF NOT EXISTS upd_cold_copy(id_shift) AS SELECT 35184372088832;   -- 2^45
 DROP TABLE IF EXISTS temp.upd_init;   -- the training period's init durations, in order (k from 0)
 CREATE TEMP TABLE upd_init(function TEXT, k INTEGER, duration_ms REAL, PRIMARY KEY(function, k)) WITHOUT ROWID;
 INSERT INTO temp.upd_init
@@ -635,31 +635,30 @@ CREATE TEMP TABLE upd_cold_inv(part TEXT, ord INTEGER, start_id INTEGER, j INTEG
 INSERT OR IGNORE INTO temp.upd_cold_inv   -- j: a scrambled rank, which picks the init duration
   SELECT part, ord, id, row_number() OVER (ORDER BY (id * 2654435761) % 4294967296, part) - 1 FROM (
     SELECT d.part, d.ord, d.id, row_number() OVER (PARTITION BY d.part ORDER BY d.ord, d.id) AS rk
-      FROM temp.upd_parts p JOIN detect_events d ON d.part = p.part
-     WHERE d.event = 'lambda:START' AND d.ord >= (SELECT value FROM settings WHERE key = 'update_from')
-       AND d.ord < (SELECT value FROM settings WHERE key = 'update_to')
+      FROM (SELECT f, t FROM temp.upd LIMIT 1) u CROSS JOIN temp.upd_parts p JOIN detect_events d ON d.part = p.part
+     WHERE d.event = 'lambda:START' AND d.ord >= u.f AND d.ord < u.t
        AND NOT EXISTS (SELECT 1 FROM detect_events i WHERE i.part = d.part AND i.ord = d.ord
                                                        AND i.event = 'lambda:INIT_START'))
    WHERE rk % 4 = 0;
 INSERT INTO detect_events(id, part, scope_key, function, ts, ord, event, event_type, parent, resource, status, caller,
                           duration_ms, call_ms, rel_start_ms, depth, memory_mb, rate_1m, gap_ms)
-  SELECT 2 * d.id - 35184372088832, d.part || '#cold', d.scope_key, d.function, d.ts, d.ord, d.event,
+  SELECT 2 * d.id - c.id_shift, d.part || '#cold', d.scope_key, d.function, d.ts, d.ord, d.event,
          d.event_type, d.parent, d.resource, d.status, d.caller,
          CASE WHEN d.event = 'lambda:REPORT' AND ci.part IS NOT NULL
               THEN d.duration_ms * coalesce((SELECT r.ratio FROM temp.upd_cold_ratio r WHERE r.function = d.function), 1)
               ELSE d.duration_ms END,
          d.call_ms, d.rel_start_ms, d.depth, d.memory_mb, d.rate_1m, d.gap_ms
-    FROM temp.upd_parts p JOIN detect_events d ON d.part = p.part
+    FROM (SELECT f, t FROM temp.upd LIMIT 1) u CROSS JOIN temp.upd_cold_copy c
+    CROSS JOIN temp.upd_parts p JOIN detect_events d ON d.part = p.part
     LEFT JOIN temp.upd_cold_inv ci ON ci.part = d.part AND ci.ord = d.ord
-   WHERE d.ord >= (SELECT value FROM settings WHERE key = 'update_from')
-     AND d.ord < (SELECT value FROM settings WHERE key = 'update_to')
+   WHERE d.ord >= u.f AND d.ord < u.t
   UNION ALL
-  SELECT 2 * d.id - 1 - 35184372088832, d.part || '#cold', d.scope_key, d.function, d.ts, d.ord, 'lambda:INIT_START',
+  SELECT 2 * d.id - 1 - c.id_shift, d.part || '#cold', d.scope_key, d.function, d.ts, d.ord, 'lambda:INIT_START',
          'platform', NULL, NULL, NULL, NULL,
          (SELECT i.duration_ms FROM temp.upd_init i WHERE i.function = d.function
              AND i.k = (ci.j * 7919) % (SELECT count(*) FROM temp.upd_init x WHERE x.function = d.function)),
          NULL, 0, 0, NULL, NULL, 0
-    FROM temp.upd_cold_inv ci JOIN detect_events d ON d.id = ci.start_id
+    FROM temp.upd_cold_copy c CROSS JOIN temp.upd_cold_inv ci JOIN detect_events d ON d.id = ci.start_id
    WHERE EXISTS (SELECT 1 FROM temp.upd_init i WHERE i.function = d.function);
 INSERT INTO temp.upd_parts
   SELECT p.part || '#load' || c.c, p.scope_key FROM temp.upd_parts p CROSS JOIN temp.upd_load_copies c;
@@ -671,11 +670,11 @@ INSERT INTO temp.upd_parts
 -- poisoned dependency's host and then expected it in the new code's windows).
 DROP TABLE IF EXISTS temp.upd_not_normal;
 CREATE TEMP TABLE upd_not_normal(id INTEGER PRIMARY KEY);
-INSERT INTO temp.upd_not_normal
-  SELECT n.id - c.id_shift FROM not_normal n CROSS JOIN (SELECT 0 AS id_shift UNION ALL SELECT id_shift FROM temp.upd_load_copies) c
+INSERT INTO temp.upd_not_normal   -- the span, its load copies and its cold-start copy
+  SELECT n.id * c.k - c.id_shift FROM not_normal n
+   CROSS JOIN (SELECT 1 AS k, 0 AS id_shift UNION ALL SELECT 1, id_shift FROM temp.upd_load_copies
+               UNION ALL SELECT 2, id_shift FROM temp.upd_cold_copy) c
    WHERE EXISTS (SELECT 1 FROM temp.upd);
-INSERT OR IGNORE INTO temp.upd_not_normal   -- ... and in the cold-start copy
-  SELECT 2 * n.id - 35184372088832 FROM not_normal n WHERE EXISTS (SELECT 1 FROM temp.upd);
 UPDATE models SET threshold = NULL, model = (
   SELECT lstm_ae_update(models.model, x.window, (SELECT value FROM settings WHERE key = 'update_options')) FROM (
     SELECT w.window, w.part, w.first_order, w.last_order FROM temp.upd u JOIN temp.upd_parts p ON p.scope_key = u.scope_key
